@@ -1,0 +1,54 @@
+// Package testkit holds helpers shared by ember's tests: where the llama.cpp
+// libraries and the reference models are, found the same way in every
+// package.
+package testkit
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/ember-edge/ember/daemon/llamacpp"
+)
+
+// RepoRoot returns the repository's root directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// LibDir returns the directory of llama.cpp libraries tests load: the one
+// EMBER_LLAMA_LIB names, else lib/ember/llama in the checkout. A missing
+// set fails the test with the command that installs it; tests never skip
+// real inference.
+func LibDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv(llamacpp.EnvLibDir)
+	if dir == "" {
+		dir = filepath.Join(RepoRoot(), "lib", "ember", "llama")
+	}
+	if missing := llamacpp.Missing(dir); len(missing) > 0 {
+		t.Fatalf("llama.cpp libraries missing in %s (%v): run `make llama-libs` (make test does)", dir, missing)
+	}
+	return dir
+}
+
+// LoadLlama loads the llama.cpp libraries into the test process.
+func LoadLlama(t testing.TB) {
+	t.Helper()
+	if err := llamacpp.Load(LibDir(t), llamacpp.Options{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// SharedModel returns the path of a reference model in ../shared/models,
+// and false when that folder or file is absent. Tests use it to cross-check
+// against files written by llama.cpp's own tools, never depend on it.
+func SharedModel(name string) (string, bool) {
+	p := filepath.Join(RepoRoot(), "..", "shared", "models", name)
+	if _, err := os.Stat(p); err != nil {
+		return "", false
+	}
+	return p, true
+}
