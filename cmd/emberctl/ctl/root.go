@@ -1,0 +1,189 @@
+// Package ctl implements emberctl's commands. Each command file holds one
+// command group; root.go holds what they share: the connection to emberd,
+// output formats and error reporting.
+package ctl
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/ember-edge/ember/daemon/config"
+	"github.com/ember-edge/ember/internal/buildinfo"
+)
+
+// EnvSocket names the environment variable with the daemon's socket.
+const EnvSocket = "EMBER_SOCKET"
+
+// app is the state shared by all commands of one invocation.
+type app struct {
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+
+	socket   string
+	addr     string
+	caFile   string
+	insecure bool
+	output   string
+
+	conn *grpc.ClientConn
+}
+
+// Main runs emberctl with args and returns the process exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if a.conn != nil {
+		a.conn.Close()
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "emberctl:", a.explain(err))
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "emberctl",
+		Short:         "Talk to emberd, the ember inference appliance daemon",
+		Version:       buildinfo.String(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if a.output != "text" && a.output != "json" {
+				return usageError{fmt.Errorf("-o %q: want text or json", a.output)}
+			}
+			return nil
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.socket, "socket", "", "emberd's unix socket (default $"+EnvSocket+", else "+config.DefaultSocket()+")")
+	pf.StringVar(&a.addr, "addr", "", "reach emberd over TCP at host:port instead of the socket")
+	pf.StringVar(&a.caFile, "ca", "", "CA certificate that signed emberd's TLS certificate (with --addr)")
+	pf.BoolVar(&a.insecure, "insecure", false, "use TCP without TLS (with --addr)")
+	pf.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+
+	root.AddCommand(
+		a.generateCommand(),
+		a.chatCommand(),
+		a.embedCommand(),
+		a.tokenizeCommand(),
+		a.modelsCommand(),
+		a.statusCommand(),
+	)
+	return root
+}
+
+// usageError marks errors in how emberctl was called (exit code 2).
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// socketPath is where emberctl looks for the daemon.
+func (a *app) socketPath() string {
+	if a.socket != "" {
+		return a.socket
+	}
+	if env := os.Getenv(EnvSocket); env != "" {
+		return env
+	}
+	return config.DefaultSocket()
+}
+
+func (a *app) dial() (*grpc.ClientConn, error) {
+	if a.conn != nil {
+		return a.conn, nil
+	}
+	var target string
+	var creds credentials.TransportCredentials
+	switch {
+	case a.addr != "" && a.insecure:
+		target, creds = a.addr, insecure.NewCredentials()
+	case a.addr != "":
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if a.caFile != "" {
+			pem, err := os.ReadFile(a.caFile)
+			if err != nil {
+				return nil, fmt.Errorf("read --ca: %w", err)
+			}
+			cfg.RootCAs = x509.NewCertPool()
+			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("--ca %s holds no PEM certificate", a.caFile)
+			}
+		}
+		target, creds = a.addr, credentials.NewTLS(cfg)
+	default:
+		path, err := filepath.Abs(a.socketPath())
+		if err != nil {
+			return nil, err
+		}
+		target, creds = "unix://"+path, insecure.NewCredentials()
+	}
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", target, err)
+	}
+	a.conn = conn
+	return conn, nil
+}
+
+// explain rewrites gRPC errors as sentences for a technician.
+func (a *app) explain(err error) string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err.Error()
+	}
+	switch st.Code() {
+	case codes.Unavailable:
+		where := a.socketPath()
+		if a.addr != "" {
+			where = a.addr
+		}
+		return fmt.Sprintf("cannot reach emberd at %s (%s); is it running? Start it with `make run` or `systemctl start emberd`, or point --socket or $%s at its socket",
+			where, st.Message(), EnvSocket)
+	case codes.Canceled:
+		return "cancelled"
+	}
+	return fmt.Sprintf("%s: %s", codeName(st.Code()), st.Message())
+}
+
+func codeName(c codes.Code) string {
+	switch c {
+	case codes.InvalidArgument:
+		return "invalid argument"
+	case codes.NotFound:
+		return "not found"
+	case codes.FailedPrecondition:
+		return "not ready"
+	case codes.ResourceExhausted:
+		return "busy"
+	case codes.AlreadyExists:
+		return "already exists"
+	}
+	return c.String()
+}

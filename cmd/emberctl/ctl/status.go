@@ -1,0 +1,53 @@
+package ctl
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
+)
+
+func (a *app) statusCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the device, the daemon and the loaded models",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			conn, err := a.dial()
+			if err != nil {
+				return err
+			}
+			info, err := emberv1.NewDeviceServiceClient(conn).Info(a.ctx, &emberv1.InfoRequest{})
+			if err != nil {
+				return err
+			}
+			if a.json() {
+				return a.printProto(info)
+			}
+			h := info.Host
+			tw := a.table()
+			fmt.Fprintf(tw, "device\t%s (%s)\n", info.DeviceId, h.GetHostname())
+			fmt.Fprintf(tw, "emberd\t%s, commit %s, up %s\n", info.Version, info.Commit, info.Uptime.AsDuration().Round(time.Second))
+			fmt.Fprintf(tw, "host\t%s %s/%s, %s\n", h.GetPlatform(), h.GetOs(), h.GetArch(), h.GetCpuModel())
+			fmt.Fprintf(tw, "cpu\t%d physical / %d logical cores\n", h.GetPhysicalCores(), h.GetLogicalCores())
+			fmt.Fprintf(tw, "memory\t%s available of %s\n", bytesHuman(int64(h.GetAvailableBytes())), bytesHuman(int64(h.GetMemoryBytes())))
+			fmt.Fprintf(tw, "llama.cpp\t%s\n", info.LlamaLibDir)
+			fmt.Fprintf(tw, "devices\t%s\n", strings.Join(info.ComputeDevices, ", "))
+			fmt.Fprintf(tw, "state\t%s\n", info.StateDir)
+			if len(info.LoadedModels) == 0 {
+				fmt.Fprintf(tw, "models\tnone loaded\n")
+			}
+			for _, m := range info.LoadedModels {
+				fmt.Fprintf(tw, "model\t%s: ctx %d, %d threads, %d active, %d/%d queued, %d requests, %d tokens\n",
+					m.Name, m.Context, m.Threads, m.Active, m.QueueDepth, m.QueueCapacity, m.RequestsTotal, m.TokensGeneratedTotal)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func absPath(p string) (string, error) { return filepath.Abs(p) }

@@ -1,0 +1,241 @@
+package api
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/ember-edge/ember/daemon/config"
+	"github.com/ember-edge/ember/daemon/engine"
+	"github.com/ember-edge/ember/daemon/models"
+	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
+)
+
+// Deps are what the services serve.
+type Deps struct {
+	Config   *config.Config
+	Engine   *engine.Engine
+	Registry *models.Registry
+	Device   DeviceInfo
+	Logger   *slog.Logger
+}
+
+// DeviceInfo describes the host for DeviceService.Info.
+type DeviceInfo func() *emberv1.InfoResponse
+
+// Server is the gRPC front of the daemon.
+type Server struct {
+	deps    Deps
+	log     *slog.Logger
+	health  *health.Server
+	servers []*grpc.Server
+	lis     []net.Listener
+}
+
+// New builds the services and opens the listeners, so that when it
+// returns clients can connect (their calls wait until Serve).
+func New(deps Deps) (*Server, error) {
+	s := &Server{deps: deps, log: deps.Logger, health: health.NewServer()}
+	g := deps.Config.GRPC
+	if g.Socket != "" {
+		lis, err := listenUnix(g.Socket, g.SocketMode)
+		if err != nil {
+			return nil, err
+		}
+		s.add(lis)
+	}
+	if g.TCP != "" {
+		var opts []grpc.ServerOption
+		if g.TLS.Cert != "" {
+			creds, err := tlsCreds(g.TLS)
+			if err != nil {
+				s.closeListeners()
+				return nil, err
+			}
+			opts = append(opts, grpc.Creds(creds))
+		} else {
+			s.log.Warn("gRPC on TCP without TLS: anyone who can reach the port can use the device",
+				"addr", g.TCP, "fix", "set grpc.tls.cert and grpc.tls.key")
+		}
+		lis, err := net.Listen("tcp", g.TCP)
+		if err != nil {
+			s.closeListeners()
+			return nil, fmt.Errorf("listen on %s: %w", g.TCP, err)
+		}
+		s.add(lis, opts...)
+	}
+	return s, nil
+}
+
+func (s *Server) add(lis net.Listener, opts ...grpc.ServerOption) {
+	opts = append(opts,
+		grpc.ChainUnaryInterceptor(s.recoverUnary),
+		grpc.ChainStreamInterceptor(s.recoverStream),
+	)
+	gs := grpc.NewServer(opts...)
+	emberv1.RegisterInferenceServiceServer(gs, &inferenceService{s: s})
+	emberv1.RegisterModelServiceServer(gs, &modelService{s: s})
+	emberv1.RegisterDeviceServiceServer(gs, &deviceService{s: s})
+	healthpb.RegisterHealthServer(gs, s.health)
+	reflection.Register(gs)
+	s.servers = append(s.servers, gs)
+	s.lis = append(s.lis, lis)
+}
+
+// Register lets other packages add services to every listener before
+// Serve, so that later parts of the daemon share the same sockets.
+func (s *Server) Register(fn func(grpc.ServiceRegistrar)) {
+	for _, gs := range s.servers {
+		fn(gs)
+	}
+}
+
+// Addrs returns the listening addresses.
+func (s *Server) Addrs() []string {
+	var out []string
+	for _, l := range s.lis {
+		out = append(out, l.Addr().Network()+":"+l.Addr().String())
+	}
+	return out
+}
+
+// Serve serves until ctx is cancelled, then stops gracefully: no new
+// calls are accepted and in-flight ones get grace to finish before they
+// are cancelled.
+func (s *Server) Serve(ctx context.Context, grace time.Duration) error {
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	g, gctx := errgroup.WithContext(ctx)
+	for i, gs := range s.servers {
+		lis := s.lis[i]
+		g.Go(func() error {
+			if err := gs.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				return fmt.Errorf("serve gRPC on %s: %w", lis.Addr(), err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		s.health.Shutdown()
+		s.stop(grace)
+		return nil
+	})
+	return g.Wait()
+}
+
+func (s *Server) stop(grace time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		for _, gs := range s.servers {
+			gs.GracefulStop()
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		s.log.Warn("shutdown grace period over; cancelling in-flight calls", "grace", grace)
+		for _, gs := range s.servers {
+			gs.Stop()
+		}
+		<-done
+	}
+	if sock := s.deps.Config.GRPC.Socket; sock != "" {
+		os.Remove(sock)
+	}
+}
+
+func (s *Server) closeListeners() {
+	for _, l := range s.lis {
+		l.Close()
+	}
+}
+
+// recoverUnary turns a panic in a handler into an Internal error: one bad
+// request must not take the appliance down.
+func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic in handler", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
+			err = status.Errorf(codes.Internal, "internal error in %s", info.FullMethod)
+		}
+	}()
+	return h(ctx, req)
+}
+
+func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic in handler", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
+			err = status.Errorf(codes.Internal, "internal error in %s", info.FullMethod)
+		}
+	}()
+	return h(srv, ss)
+}
+
+// listenUnix listens on a unix socket, replacing a stale socket file left
+// by a crash but never a live one or a file that is not a socket.
+func listenUnix(path, mode string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create socket dir: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("listen on %s: a file that is not a socket is in the way", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("listen on %s: another emberd is already listening there", path)
+		}
+		os.Remove(path)
+	}
+	lis, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	perm, _ := strconv.ParseUint(mode, 8, 32)
+	if err := os.Chmod(path, os.FileMode(perm)); err != nil {
+		lis.Close()
+		return nil, fmt.Errorf("set permissions of %s: %w", path, err)
+	}
+	return lis, nil
+}
+
+func tlsCreds(c config.TLS) (credentials.TransportCredentials, error) {
+	cert, err := tls.LoadX509KeyPair(c.Cert, c.Key)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS certificate: %w", err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.ClientCA != "" {
+		pem, err := os.ReadFile(c.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("load client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("load client CA %s: no PEM certificates in it", c.ClientCA)
+		}
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return credentials.NewTLS(cfg), nil
+}

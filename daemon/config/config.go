@@ -1,0 +1,168 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// CurrentVersion is the config format this emberd reads. A file without a
+// version field is taken to be this version.
+const CurrentVersion = 1
+
+// DefaultPath is where emberd looks for its config when --config is absent.
+const DefaultPath = "/etc/ember/ember.yaml"
+
+// Config is emberd's whole configuration.
+type Config struct {
+	Version  int    `yaml:"version"`
+	DeviceID string `yaml:"device_id"`
+	StateDir string `yaml:"state_dir"`
+	// ShutdownTimeout bounds graceful shutdown: in-flight streams get this
+	// long to finish before they are cancelled.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	Log             Log      `yaml:"log"`
+	Llama           Llama    `yaml:"llama"`
+	GRPC            GRPC     `yaml:"grpc"`
+	Engine          Engine   `yaml:"engine"`
+	Models          []Model  `yaml:"models"`
+
+	// lines maps dotted key paths to the line they were set on, so that
+	// validation errors can point into the file.
+	lines map[string]int
+	// dir is the directory relative paths are resolved against.
+	dir string
+}
+
+// Log configures structured logging.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is text or json.
+	Format string `yaml:"format"`
+}
+
+// Llama configures the llama.cpp libraries.
+type Llama struct {
+	// LibDir holds libllama.so and friends; empty means EMBER_LLAMA_LIB,
+	// then the default locations.
+	LibDir string `yaml:"lib_dir"`
+	// Verbose passes llama.cpp's own log output through to stderr.
+	Verbose bool `yaml:"verbose"`
+}
+
+// GRPC configures the API listeners.
+type GRPC struct {
+	// Socket is the unix socket path; empty disables it.
+	Socket string `yaml:"socket"`
+	// SocketMode is the socket file's permission bits, in octal.
+	SocketMode string `yaml:"socket_mode"`
+	// TCP is a host:port to listen on; empty disables TCP.
+	TCP string `yaml:"tcp"`
+	// TLS secures the TCP listener.
+	TLS TLS `yaml:"tls"`
+	// Insecure allows TCP without TLS; emberd logs a warning at start.
+	Insecure bool `yaml:"insecure"`
+}
+
+// TLS names certificate files.
+type TLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// ClientCA, when set, requires clients to present a certificate signed
+	// by it.
+	ClientCA string `yaml:"client_ca"`
+}
+
+// Engine configures inference defaults shared by all models.
+type Engine struct {
+	// Threads for decoding; 0 derives it from the hardware (physical cores).
+	Threads int `yaml:"threads"`
+	// Context is the context length per sequence; 0 derives it from RAM
+	// and the model's trained length.
+	Context int `yaml:"context"`
+	// Parallel is the number of sequences decoded together per model
+	// (continuous batching); 0 derives it from the hardware.
+	Parallel int `yaml:"parallel"`
+	// QueueSize bounds the requests waiting per model; more are refused
+	// with RESOURCE_EXHAUSTED.
+	QueueSize int `yaml:"queue_size"`
+	// MaxTokens is the default cap on generated tokens per request.
+	MaxTokens int `yaml:"max_tokens"`
+	// MaxPromptBytes refuses larger prompts before tokenizing them.
+	MaxPromptBytes int `yaml:"max_prompt_bytes"`
+	// MemoryReserve is kept free when admitting a model load, in bytes.
+	MemoryReserve ByteSize `yaml:"memory_reserve"`
+}
+
+// Model is one model the daemon serves from the config.
+type Model struct {
+	Name    string `yaml:"name"`
+	Path    string `yaml:"path"`
+	Default bool   `yaml:"default"`
+	// Threads and Context override the engine's values for this model.
+	Threads int `yaml:"threads"`
+	Context int `yaml:"context"`
+	// Load says whether emberd loads the model at start.
+	Load *bool `yaml:"load"`
+}
+
+// LoadAtStart reports whether the model is loaded when the daemon starts.
+func (m Model) LoadAtStart() bool { return m.Load == nil || *m.Load }
+
+// Default returns the configuration used for keys a file leaves out.
+func Default() *Config {
+	host, _ := os.Hostname()
+	return &Config{
+		Version:         CurrentVersion,
+		DeviceID:        host,
+		StateDir:        "/var/lib/ember",
+		ShutdownTimeout: Duration(10 * time.Second),
+		Log:             Log{Level: "info", Format: "text"},
+		GRPC: GRPC{
+			Socket:     DefaultSocket(),
+			SocketMode: "0660",
+		},
+		Engine: Engine{
+			QueueSize:      8,
+			MaxTokens:      256,
+			MaxPromptBytes: 256 << 10,
+			MemoryReserve:  256 << 20,
+		},
+	}
+}
+
+// DefaultSocket is the unix socket emberd listens on and emberctl dials
+// when neither is told otherwise: /run/ember/ember.sock for root (systemd's
+// RuntimeDirectory), else $XDG_RUNTIME_DIR/ember/ember.sock, else
+// /tmp/ember-<uid>/ember.sock, so a laptop user needs no privileges.
+func DefaultSocket() string {
+	if os.Geteuid() == 0 {
+		return "/run/ember/ember.sock"
+	}
+	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
+		return filepath.Join(dir, "ember", "ember.sock")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("ember-%d", os.Getuid()), "ember.sock")
+}
+
+// DefaultModel returns the model marked default, else the only model, else
+// false.
+func (c *Config) DefaultModel() (Model, bool) {
+	for _, m := range c.Models {
+		if m.Default {
+			return m, true
+		}
+	}
+	if len(c.Models) == 1 {
+		return c.Models[0], true
+	}
+	return Model{}, false
+}
+
+// DBPath is the bbolt database inside the state dir.
+func (c *Config) DBPath() string { return filepath.Join(c.StateDir, "ember.db") }
+
+// ModelStoreDir is where imported models are kept.
+func (c *Config) ModelStoreDir() string { return filepath.Join(c.StateDir, "models") }

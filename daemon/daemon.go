@@ -1,0 +1,155 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/shirou/gopsutil/v4/mem"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ember-edge/ember/daemon/api"
+	"github.com/ember-edge/ember/daemon/config"
+	"github.com/ember-edge/ember/daemon/engine"
+	"github.com/ember-edge/ember/daemon/llamacpp"
+	"github.com/ember-edge/ember/daemon/models"
+	"github.com/ember-edge/ember/daemon/store"
+	"github.com/ember-edge/ember/hw"
+	"github.com/ember-edge/ember/internal/buildinfo"
+	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
+)
+
+// Run runs the daemon until ctx is cancelled. It returns nil after a clean
+// shutdown and an error when a part could not start or failed.
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	started := time.Now()
+	log.Info("emberd starting", "version", buildinfo.Version, "device_id", cfg.DeviceID, "state_dir", cfg.StateDir)
+
+	st, err := store.Open(cfg.DBPath(), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("close store", "err", err)
+		}
+	}()
+
+	libDir, err := llamacpp.Resolve(cfg.Llama.LibDir)
+	if err != nil {
+		return err
+	}
+	prof, err := hw.Detect(ctx, hw.Options{StateDir: cfg.StateDir, LibDir: libDir, Logger: log})
+	if err != nil {
+		return fmt.Errorf("detect hardware: %w", err)
+	}
+	for _, w := range prof.Recommended.Warnings {
+		log.Warn("hardware", "warning", w)
+	}
+
+	eng, err := engine.New(engineOptions(cfg, prof, libDir, log))
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+
+	reg := models.New(st, cfg.Models, cfg.ModelStoreDir())
+	srv, err := api.New(api.Deps{
+		Config: cfg, Engine: eng, Registry: reg, Logger: log,
+		Device: deviceInfo(cfg, prof, started),
+	})
+	if err != nil {
+		return err
+	}
+	loadAtStart(eng, reg, log)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Serve(gctx, cfg.ShutdownTimeout.D()) })
+	g.Go(func() error {
+		err := reg.HashConfigModels(gctx.Done(), func(path string, done, total int64) {
+			log.Info("hashing model", "path", path, "done_mib", done>>20, "total_mib", total>>20)
+		})
+		if err != nil {
+			log.Warn("model hash", "err", err)
+		}
+		return nil // a hash failure must not stop the daemon
+	})
+	log.Info("emberd ready", "listen", srv.Addrs(), "models", len(eng.Models()))
+	err = g.Wait()
+	log.Info("emberd stopping")
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+func engineOptions(cfg *config.Config, prof *hw.Profile, libDir string, log *slog.Logger) engine.Options {
+	rec := prof.Recommended
+	threads := cfg.Engine.Threads
+	if threads == 0 {
+		threads = rec.Threads.Value
+		log.Info("threads derived from hardware", "threads", threads, "reason", rec.Threads.Reason)
+	}
+	parallel := cfg.Engine.Parallel
+	if parallel == 0 {
+		parallel = rec.Parallel.Value
+	}
+	return engine.Options{
+		LibDir:         libDir,
+		Verbose:        cfg.Llama.Verbose,
+		Threads:        threads,
+		ContextCap:     rec.Context.Value,
+		Context:        cfg.Engine.Context,
+		Parallel:       parallel,
+		GPULayers:      rec.GPULayers.Value,
+		QueueSize:      cfg.Engine.QueueSize,
+		MaxTokens:      cfg.Engine.MaxTokens,
+		MaxPromptBytes: cfg.Engine.MaxPromptBytes,
+		MemoryReserve:  uint64(cfg.Engine.MemoryReserve),
+		Logger:         log,
+	}
+}
+
+// loadAtStart loads the models marked for it. A model that fails is
+// logged and skipped: the appliance keeps serving the others.
+func loadAtStart(eng *engine.Engine, reg *models.Registry, log *slog.Logger) {
+	entries, err := reg.List()
+	if err != nil {
+		log.Error("list models", "err", err)
+		return
+	}
+	for _, e := range entries {
+		if e.Source != models.SourceConfig || !e.Load {
+			continue
+		}
+		if _, err := eng.Load(engine.ModelSpec{Name: e.Name, Path: e.Path, Threads: e.Threads, Context: e.Context}); err != nil {
+			log.Error("model not loaded", "model", e.Name, "err", err)
+		}
+	}
+}
+
+func deviceInfo(cfg *config.Config, prof *hw.Profile, started time.Time) api.DeviceInfo {
+	host, _ := os.Hostname()
+	return func() *emberv1.InfoResponse {
+		h := &emberv1.HostSummary{
+			Hostname: host, Os: runtime.GOOS, Arch: runtime.GOARCH, Platform: prof.Platform,
+			CpuModel: prof.CPU.ModelName, PhysicalCores: int32(prof.CPU.PhysicalCores),
+			LogicalCores: int32(prof.CPU.LogicalCores), MemoryBytes: prof.MemoryBytes,
+		}
+		if vm, err := mem.VirtualMemory(); err == nil {
+			h.AvailableBytes = vm.Available
+		}
+		return &emberv1.InfoResponse{
+			DeviceId: cfg.DeviceID, Version: buildinfo.Version, Commit: buildinfo.Commit,
+			BuildDate: buildinfo.BuildDate, GoVersion: buildinfo.GoVersion(),
+			StartedAt: timestamppb.New(started), Uptime: durationpb.New(time.Since(started)),
+			Host: h, LlamaLibDir: llamacpp.Dir(), ComputeDevices: llamacpp.Devices(), StateDir: cfg.StateDir,
+		}
+	}
+}
