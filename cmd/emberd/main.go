@@ -18,8 +18,8 @@ import (
 
 	"github.com/ember-edge/ember/daemon"
 	"github.com/ember-edge/ember/daemon/config"
-	"github.com/ember-edge/ember/daemon/llamacpp"
 	_ "github.com/ember-edge/ember/daemon/libffi" // must initialise before the llama.cpp binding
+	"github.com/ember-edge/ember/daemon/llamacpp"
 	"github.com/ember-edge/ember/hw"
 	"github.com/ember-edge/ember/internal/buildinfo"
 )
@@ -95,6 +95,16 @@ func checkConfig(path string) int {
 		return exitUsage
 	}
 	fmt.Printf("config %s is valid\n", path)
+	if cfg.GRPC.Socket != "" {
+		fmt.Printf("  socket: %s\n", cfg.GRPC.Socket)
+	}
+	if cfg.GRPC.TCP != "" {
+		fmt.Printf("  tcp:    %s\n", cfg.GRPC.TCP)
+	}
+	fmt.Printf("  state:  %s\n", cfg.StateDir)
+	for _, m := range cfg.Models {
+		fmt.Printf("  model:  %s (%s)\n", m.Name, m.Path)
+	}
 	return 0
 }
 

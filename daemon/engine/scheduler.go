@@ -113,6 +113,9 @@ func newScheduler(m *Model) (*scheduler, error) {
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	// llama.cpp rounds the context up (to a multiple of 256); report what
+	// the model really runs with.
+	m.settings.Context = s.nCtxSeq
 	go s.run()
 	return s, nil
 }

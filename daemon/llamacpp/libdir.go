@@ -12,9 +12,28 @@ import (
 // directory; it is consulted when the config sets no llama.lib_dir.
 const EnvLibDir = "EMBER_LLAMA_LIB"
 
-// ErrLibraryNotFound is returned when no directory holds a usable set of
-// llama.cpp libraries.
-var ErrLibraryNotFound = errors.New("llama.cpp libraries not found")
+var (
+	// ErrLibraryNotFound is returned when no directory holds a usable set
+	// of llama.cpp libraries.
+	ErrLibraryNotFound = errors.New("llama.cpp libraries not found")
+
+	// ErrNotLoaded is returned by calls that need the libraries before
+	// Load succeeded: calling into them would crash the process.
+	ErrNotLoaded = errors.New("llama.cpp libraries not loaded")
+
+	// ErrUnknownFileType is returned by Quantize for a file type name that
+	// llama.cpp does not define.
+	ErrUnknownFileType = errors.New("unknown file type")
+
+	// ErrNeedsImportanceMatrix is returned by Quantize for the very low-bit
+	// file types (IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, Q2_K_S) that
+	// llama.cpp refuses to produce without an importance matrix.
+	ErrNeedsImportanceMatrix = errors.New("file type needs an importance matrix")
+
+	// ErrQuantizeFailed is returned when llama.cpp's quantizer reports a
+	// failure; llama.cpp logs the reason.
+	ErrQuantizeFailed = errors.New("llama.cpp quantization failed")
+)
 
 // required are the files yzma opens by name; a directory without all of
 // them cannot work.

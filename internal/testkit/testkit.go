@@ -4,12 +4,15 @@
 package testkit
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
 
 	"github.com/ember-edge/ember/daemon/llamacpp"
+	"github.com/ember-edge/ember/daemon/synth"
 )
 
 // RepoRoot returns the repository's root directory.
@@ -51,4 +54,32 @@ func SharedModel(name string) (string, bool) {
 		return "", false
 	}
 	return p, true
+}
+
+// WriteModel writes a synthetic model of spec into the test's temp dir
+// and returns its path.
+func WriteModel(t testing.TB, spec synth.Spec) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "model.gguf")
+	if err := synth.Write(path, spec, nil); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TinyModel writes synth.Tiny and returns its path.
+func TinyModel(t testing.TB) string {
+	t.Helper()
+	return WriteModel(t, synth.Tiny)
+}
+
+// SHA256File returns the hex sha256 of a file.
+func SHA256File(t testing.TB, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
