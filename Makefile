@@ -76,8 +76,8 @@ test: llama-libs check-libffi
 # Each fuzz target runs for FUZZTIME (a bounded smoke run in `make test`;
 # run longer by hand: make fuzz FUZZTIME=10m).
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./daemon/gguf/
-	$(GO) test -run '^$$' -fuzz '^FuzzTextStream$$' -fuzztime $(FUZZTIME) ./daemon/engine/
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/gguf/
+	$(GO) test -run '^$$' -fuzz '^FuzzTextStream$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/engine/
 
 bench: build llama-libs
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./daemon/bench/

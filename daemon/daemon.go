@@ -112,6 +112,7 @@ func engineOptions(cfg *config.Config, prof *hw.Profile, libDir string, log *slo
 		MaxTokens:      cfg.Engine.MaxTokens,
 		MaxPromptBytes: cfg.Engine.MaxPromptBytes,
 		MemoryReserve:  uint64(cfg.Engine.MemoryReserve),
+		StreamInterval: cfg.Engine.StreamInterval.D(),
 		Logger:         log,
 	}
 }

@@ -211,6 +211,27 @@ func TestEmberctlAgainstARunningDaemon(t *testing.T) {
 		t.Fatalf("chat: %v", err)
 	}
 
+	// Interactive chat keeps the conversation: the second turn's prompt
+	// holds the first exchange; /reset forgets it.
+	chat := exec.Command(filepath.Join(binDir, "emberctl"), "chat", "--max-tokens", "3", "--show-prompt")
+	chat.Env = append(os.Environ(), "EMBER_SOCKET="+d.socket)
+	chat.Stdin = strings.NewReader("first question\nsecond question\n/reset\nthird question\n/exit\n")
+	var chatErr bytes.Buffer
+	chat.Stderr = &chatErr
+	if err := chat.Run(); err != nil {
+		t.Fatalf("interactive chat: %v\n%s", err, chatErr.String())
+	}
+	prompts := strings.Split(chatErr.String(), "[prompt]")
+	if len(prompts) != 4 {
+		t.Fatalf("want 3 prompts, got:\n%s", chatErr.String())
+	}
+	if !strings.Contains(prompts[2], "first question") || !strings.Contains(prompts[2], "second question") {
+		t.Errorf("second turn lacks the history:\n%s", prompts[2])
+	}
+	if strings.Contains(prompts[3], "first question") || !strings.Contains(prompts[3], "third question") {
+		t.Errorf("/reset did not clear the history:\n%s", prompts[3])
+	}
+
 	_, stderr, err := d.ctl(t, "generate", "-m", "nope", "hi")
 	if exitCode(err) != 1 || !strings.Contains(stderr, `model "nope" is unknown`) {
 		t.Fatalf("unknown model: %v %q", err, stderr)
@@ -237,7 +258,7 @@ func TestSIGTERMShutsDownGracefully(t *testing.T) {
 	d := startDaemon(t, writeConfigFor(t, dir, testkit.WriteModel(t, long), ""))
 	// A stream far longer than shutdown_timeout (2s) is in flight when the
 	// signal arrives: shutdown waits for it that long, then cancels it.
-	gen := exec.Command(filepath.Join(binDir, "emberctl"), "generate", "--max-tokens", "16000", "--temperature", "0", "a long story")
+	gen := exec.Command(filepath.Join(binDir, "emberctl"), "generate", "--max-tokens", "16000", "--ignore-eos", "a long story")
 	gen.Env = append(os.Environ(), "EMBER_SOCKET="+d.socket)
 	if err := gen.Start(); err != nil {
 		t.Fatal(err)

@@ -75,6 +75,7 @@ func request(p *emberv1.SamplingParams) engine.Request {
 	if p.Seed != nil {
 		s.Seed, s.HasSeed = *p.Seed, true
 	}
+	s.IgnoreEOS = p.IgnoreEos
 	return r
 }
 

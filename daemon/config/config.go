@@ -94,6 +94,9 @@ type Engine struct {
 	MaxPromptBytes int `yaml:"max_prompt_bytes"`
 	// MemoryReserve is kept free when admitting a model load, in bytes.
 	MemoryReserve ByteSize `yaml:"memory_reserve"`
+	// StreamInterval paces streamed text: pieces decoded within it are
+	// sent as one message.
+	StreamInterval Duration `yaml:"stream_interval"`
 }
 
 // Model is one model the daemon serves from the config.
@@ -129,6 +132,7 @@ func Default() *Config {
 			MaxTokens:      256,
 			MaxPromptBytes: 256 << 10,
 			MemoryReserve:  256 << 20,
+			StreamInterval: Duration(25 * time.Millisecond),
 		},
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"regexp"
 	"strconv"
+	"time"
 )
 
 // idPattern bounds names that end up in MQTT topics and file names: no
@@ -103,6 +104,9 @@ func (c *Config) validateEngine(bad badFunc) {
 	}
 	if e.MaxPromptBytes < 1 {
 		bad("engine.max_prompt_bytes", "must be at least 1")
+	}
+	if e.StreamInterval < 0 || e.StreamInterval.D() > time.Second {
+		bad("engine.stream_interval", "must be between 0 and 1s")
 	}
 	if e.MemoryReserve < 0 {
 		bad("engine.memory_reserve", "must not be negative")

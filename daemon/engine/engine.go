@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/ember-edge/ember/daemon/llamacpp"
 )
@@ -41,6 +42,10 @@ type Options struct {
 	// MaxPromptBytes refuses larger prompts before tokenizing. 0 means
 	// 256 KiB.
 	MaxPromptBytes int
+	// StreamInterval is the least time between two pieces streamed to a
+	// caller; text produced meanwhile is sent as one piece. 0 sends every
+	// token's text as soon as it is decoded.
+	StreamInterval time.Duration
 	// MemoryReserve is kept free when admitting a model load.
 	MemoryReserve uint64
 	// AvailableMemory reports the bytes that can be allocated now; nil

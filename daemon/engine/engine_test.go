@@ -95,12 +95,19 @@ func TestSeededSamplingIsReproducible(t *testing.T) {
 
 func TestMaxTokensEndsGeneration(t *testing.T) {
 	m := loadTiny(t, newEngine(t, Options{}))
-	_, res := generate(t, m, Request{Prompt: "one two three", MaxTokens: 5, Sampling: greedy})
-	if res.FinishReason == FinishLength && res.CompletionTokens != 5 {
-		t.Fatalf("finished for length after %d tokens, want 5", res.CompletionTokens)
+	_, res := generate(t, m, Request{Prompt: "one two three", MaxTokens: 5, Sampling: Sampling{IgnoreEOS: true}})
+	if res.FinishReason != FinishLength || res.CompletionTokens != 5 {
+		t.Fatalf("finished (%v) after %d tokens, want length after 5", res.FinishReason, res.CompletionTokens)
 	}
-	if res.CompletionTokens > 5 {
-		t.Fatalf("generated %d tokens past max_tokens 5", res.CompletionTokens)
+}
+
+func TestIgnoreEOSNeverEndsOnTheEndToken(t *testing.T) {
+	m := loadTiny(t, newEngine(t, Options{}))
+	for _, prompt := range []string{"hello", "the end", "a b c", "stop"} {
+		_, res := generate(t, m, Request{Prompt: prompt, MaxTokens: 60, Sampling: Sampling{IgnoreEOS: true}})
+		if res.CompletionTokens != 60 {
+			t.Fatalf("%q: %d tokens (%v), want all 60", prompt, res.CompletionTokens, res.FinishReason)
+		}
 	}
 }
 
@@ -135,7 +142,7 @@ func TestCancellationStopsDecodingWithinOneToken(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var atCancel uint64
 	n := 0
-	_, err := m.Generate(ctx, Request{Prompt: "hello", MaxTokens: 400, Sampling: greedy}, func(string) error {
+	_, err := m.Generate(ctx, Request{Prompt: "hello", MaxTokens: 400, Sampling: Sampling{IgnoreEOS: true}}, func(string) error {
 		if n++; n == 3 {
 			atCancel = m.Stats().Tokens
 			cancel()
@@ -218,9 +225,9 @@ func TestContextFullEndsGeneration(t *testing.T) {
 	if got := m.Settings().Context; got != 256 {
 		t.Fatalf("context %d, want 100 rounded up to 256", got)
 	}
-	_, res := generate(t, m, Request{Prompt: "hello", MaxTokens: 1000, Sampling: greedy})
-	if res.FinishReason != FinishContext && res.FinishReason != FinishStop {
-		t.Fatalf("finish %v after %d tokens; want context (or an early end of text)", res.FinishReason, res.CompletionTokens)
+	_, res := generate(t, m, Request{Prompt: "hello", MaxTokens: 1000, Sampling: Sampling{IgnoreEOS: true}})
+	if res.FinishReason != FinishContext {
+		t.Fatalf("finish %v after %d tokens; want context", res.FinishReason, res.CompletionTokens)
 	}
 	// The last token is sampled but never needs a place in the KV cache.
 	if inKV := res.PromptTokens + res.CompletionTokens - 1; inKV > 256 {
@@ -234,7 +241,7 @@ func TestFullQueueRefusesAtOnceAndQueuedRequestsWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	long := Request{Prompt: "a long story", MaxTokens: 8000, Sampling: greedy}
+	long := Request{Prompt: "a long story", MaxTokens: 8000, Sampling: Sampling{IgnoreEOS: true}}
 
 	// A occupies the only slot until cancelled.
 	ctxA, cancelA := context.WithCancel(context.Background())
@@ -479,7 +486,7 @@ func TestUnloadFailsWaitingRequests(t *testing.T) {
 	started := make(chan struct{})
 	var once sync.Once
 	go func() {
-		_, err := m.Generate(context.Background(), Request{Prompt: "a", MaxTokens: 8000, Sampling: greedy},
+		_, err := m.Generate(context.Background(), Request{Prompt: "a", MaxTokens: 8000, Sampling: Sampling{IgnoreEOS: true}},
 			func(string) error { once.Do(func() { close(started) }); return nil })
 		errs <- err
 	}()
@@ -527,5 +534,45 @@ func TestReferenceModelFromLlamaCppConverter(t *testing.T) {
 	emb, err := m.Embed(context.Background(), []string{"hello"})
 	if err != nil || len(emb.Vectors[0]) != int(m.Metadata().EmbeddingLength) {
 		t.Fatalf("embed: %v", err)
+	}
+}
+
+func TestStreamIntervalSendsTheSameTextInFewerPieces(t *testing.T) {
+	path := testkit.TinyModel(t)
+	req := Request{Prompt: "the quick brown fox", MaxTokens: 120, Sampling: Sampling{IgnoreEOS: true}}
+	e := newEngine(t, Options{})
+	m, err := e.Load(ModelSpec{Name: "every-token", Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	each, _ := generate(t, m, req)
+
+	paced := newEngine(t, Options{StreamInterval: 50 * time.Millisecond})
+	m, err = paced.Load(ModelSpec{Name: "paced", Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	var firstPiece time.Duration
+	var pieces []string
+	res, err := m.Generate(context.Background(), req, func(s string) error {
+		if len(pieces) == 0 {
+			firstPiece = time.Since(start)
+		}
+		pieces = append(pieces, s)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(pieces, "") != strings.Join(each, "") {
+		t.Fatalf("paced text differs:\n%q\n%q", strings.Join(pieces, ""), strings.Join(each, ""))
+	}
+	// At most one piece per interval, plus the first and the last.
+	if limit := int(res.Duration/(50*time.Millisecond)) + 2; len(pieces) > limit {
+		t.Fatalf("%d pieces in %v with a 50ms interval, want at most %d", len(pieces), res.Duration, limit)
+	}
+	if firstPiece > res.TimeToFirstToken+40*time.Millisecond {
+		t.Errorf("first piece after %v though the first token came after %v: the first piece must not wait", firstPiece, res.TimeToFirstToken)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -43,6 +44,9 @@ type Model struct {
 	generates bool // false for encoder-only (embedding) models
 	template  string
 	specials  []string // text of control tokens, to spot them in data
+
+	eogOnce sync.Once
+	eog     []llama.Token
 
 	sched *scheduler
 }
@@ -136,6 +140,19 @@ func specialTexts(f *gguf.File) []string {
 		}
 	}
 	return out
+}
+
+// endOfGeneration lists the tokens that end generation, found once by
+// asking llama.cpp about every token.
+func (m *Model) endOfGeneration() []llama.Token {
+	m.eogOnce.Do(func() {
+		for t := llama.Token(0); t < llama.Token(m.nVocab); t++ {
+			if llama.VocabIsEOG(m.vocab, t) {
+				m.eog = append(m.eog, t)
+			}
+		}
+	})
+	return m.eog
 }
 
 func (m *Model) close() {
@@ -272,7 +289,11 @@ func (m *Model) generateTokens(ctx context.Context, tokens []llama.Token, req Re
 	if strings.IndexByte(req.Grammar, 0) >= 0 {
 		return Result{}, invalid("grammar contains a NUL byte")
 	}
-	smpl, err := newSampler(m.vocab, m.nVocab, req.Sampling, req.Grammar)
+	var eog []llama.Token
+	if req.Sampling.IgnoreEOS {
+		eog = m.endOfGeneration()
+	}
+	smpl, err := newSampler(m.vocab, m.nVocab, req.Sampling, req.Grammar, eog)
 	if err != nil {
 		return Result{}, err
 	}
@@ -288,24 +309,47 @@ func (m *Model) generateTokens(ctx context.Context, tokens []llama.Token, req Re
 		return Result{}, err
 	}
 	var evs []event
+	var text strings.Builder
 	for {
 		evs, err = j.out.next(ctx, evs)
 		if err != nil {
 			return Result{}, err
 		}
+		text.Reset()
 		for _, ev := range evs {
 			switch {
 			case ev.err != nil:
 				return Result{}, ev.err
 			case ev.result != nil:
-				return *ev.result, nil
-			default:
-				if err := emit(ev.text); err != nil {
+				if err := emitText(emit, text.String()); err != nil {
 					return Result{}, err
 				}
+				return *ev.result, nil
+			default:
+				text.WriteString(ev.text)
+			}
+		}
+		if err := emitText(emit, text.String()); err != nil {
+			return Result{}, err
+		}
+		// Pace the stream: what is decoded meanwhile goes out as one
+		// piece. Every message wakes several goroutines on both ends, and
+		// on a small board each wake-up can stall llama.cpp's workers.
+		if m.opts.StreamInterval > 0 {
+			select {
+			case <-time.After(m.opts.StreamInterval):
+			case <-ctx.Done():
+				return Result{}, ctx.Err()
 			}
 		}
 	}
+}
+
+func emitText(emit func(string) error, text string) error {
+	if text == "" {
+		return nil
+	}
+	return emit(text)
 }
 
 // Message is one turn of a chat.

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"math/rand/v2"
 
 	"github.com/hybridgroup/yzma/pkg/llama"
@@ -20,6 +21,9 @@ type Sampling struct {
 	// random seed is used.
 	Seed    uint32
 	HasSeed bool
+	// IgnoreEOS keeps generating past the end-of-text token until
+	// max_tokens or a stop string, as benchmarks need.
+	IgnoreEOS bool
 }
 
 // DefaultSampling is what a request gets for every value it leaves unset;
@@ -56,8 +60,16 @@ func (s Sampling) validate() error {
 // newSampler builds a llama.cpp sampler chain for one sequence. The
 // grammar, when set, comes first so that every later stage only sees
 // tokens the grammar allows.
-func newSampler(vocab llama.Vocab, nVocab int32, s Sampling, grammar string) (llama.Sampler, error) {
+func newSampler(vocab llama.Vocab, nVocab int32, s Sampling, grammar string, eog []llama.Token) (llama.Sampler, error) {
 	chain := llama.SamplerChainInit(llama.SamplerChainDefaultParams())
+	if s.IgnoreEOS && len(eog) > 0 {
+		bias := make([]llama.LogitBias, len(eog))
+		for i, t := range eog {
+			bias[i] = llama.LogitBias{Token: t, Bias: float32(math.Inf(-1))}
+		}
+		// llama.cpp copies the biases, so the slice need not outlive this.
+		llama.SamplerChainAdd(chain, llama.SamplerInitLogitBias(nVocab, int32(len(bias)), &bias[0]))
+	}
 	if grammar != "" {
 		g := llama.SamplerInitGrammar(vocab, grammar, "root")
 		if g == 0 {

@@ -27,6 +27,7 @@ type genFlags struct {
 	repeatPenalty float32
 	stop          []string
 	grammarFile   string
+	ignoreEOS     bool
 	verbose       bool
 }
 
@@ -42,11 +43,12 @@ func (g *genFlags) register(cmd *cobra.Command) {
 	f.Float32Var(&g.repeatPenalty, "repeat-penalty", 0, "repeat penalty; 1 is off (default 1)")
 	f.StringArrayVar(&g.stop, "stop", nil, "stop when this string appears (repeatable)")
 	f.StringVar(&g.grammarFile, "grammar-file", "", "GBNF grammar file constraining the output")
+	f.BoolVar(&g.ignoreEOS, "ignore-eos", false, "keep generating past the end-of-text token (for load tests)")
 	f.BoolVarP(&g.verbose, "verbose", "v", false, "print timings to stderr")
 }
 
 func (g *genFlags) params(cmd *cobra.Command) (*emberv1.SamplingParams, error) {
-	p := &emberv1.SamplingParams{MaxTokens: g.maxTokens, Stop: g.stop}
+	p := &emberv1.SamplingParams{MaxTokens: g.maxTokens, Stop: g.stop, IgnoreEos: g.ignoreEOS}
 	f := cmd.Flags()
 	if f.Changed("seed") {
 		p.Seed = &g.seed

@@ -98,7 +98,10 @@ type SamplingParams struct {
 	// string is not emitted.
 	Stop []string `protobuf:"bytes,9,rep,name=stop,proto3" json:"stop,omitempty"`
 	// grammar is a GBNF grammar that constrains decoding.
-	Grammar       string `protobuf:"bytes,10,opt,name=grammar,proto3" json:"grammar,omitempty"`
+	Grammar string `protobuf:"bytes,10,opt,name=grammar,proto3" json:"grammar,omitempty"`
+	// ignore_eos keeps generating past the end-of-text token, until
+	// max_tokens or a stop string; for benchmarks and load tests.
+	IgnoreEos     bool `protobuf:"varint,11,opt,name=ignore_eos,json=ignoreEos,proto3" json:"ignore_eos,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -201,6 +204,13 @@ func (x *SamplingParams) GetGrammar() string {
 		return x.Grammar
 	}
 	return ""
+}
+
+func (x *SamplingParams) GetIgnoreEos() bool {
+	if x != nil {
+		return x.IgnoreEos
+	}
+	return false
 }
 
 type GenerateRequest struct {
@@ -898,7 +908,7 @@ var File_ember_v1_inference_proto protoreflect.FileDescriptor
 
 const file_ember_v1_inference_proto_rawDesc = "" +
 	"\n" +
-	"\x18ember/v1/inference.proto\x12\bember.v1\x1a\x1egoogle/protobuf/duration.proto\"\x9c\x03\n" +
+	"\x18ember/v1/inference.proto\x12\bember.v1\x1a\x1egoogle/protobuf/duration.proto\"\xbb\x03\n" +
 	"\x0eSamplingParams\x12\x1d\n" +
 	"\n" +
 	"max_tokens\x18\x01 \x01(\x05R\tmaxTokens\x12%\n" +
@@ -911,7 +921,9 @@ const file_ember_v1_inference_proto_rawDesc = "" +
 	"\x04seed\x18\b \x01(\rH\x06R\x04seed\x88\x01\x01\x12\x12\n" +
 	"\x04stop\x18\t \x03(\tR\x04stop\x12\x18\n" +
 	"\agrammar\x18\n" +
-	" \x01(\tR\agrammarB\x0e\n" +
+	" \x01(\tR\agrammar\x12\x1d\n" +
+	"\n" +
+	"ignore_eos\x18\v \x01(\bR\tignoreEosB\x0e\n" +
 	"\f_temperatureB\b\n" +
 	"\x06_top_kB\b\n" +
 	"\x06_top_pB\b\n" +
