@@ -2,26 +2,71 @@ package store
 
 // The database layout. Every bucket is created by Open; nothing else
 // creates buckets, so this file is the whole map of what is on disk.
+// Integers in keys and values are big-endian uint64, so that bbolt's byte
+// order is numeric order and queues iterate oldest first.
 //
 //	meta/
-//	  schema            -> uint64, big-endian: the layout version below
-//	models/             the model registry: models imported into the store
-//	  <name>            -> JSON ModelRecord
-//	settings/           small runtime settings that outlive a restart
-//	  <key>             -> raw bytes
-//	hashes/             sha256 of model files outside the store, so that a
-//	                    large file is hashed once, not at every start
-//	  <path>            -> JSON FileHash (size and mtime say if it is stale)
+//	  schema              -> uint64: the layout version below
+//	  boots               -> uint64: how many times the database was opened
+//	models/               the model registry: models imported into the store
+//	  <name>              -> JSON ModelRecord
+//	settings/             small runtime settings that outlive a restart
+//	  <key>               -> raw bytes
+//	hashes/               sha256 of model files outside the store, so that a
+//	                      large file is hashed once, not at every start
+//	  <path>              -> JSON FileHash (size and mtime say if it is stale)
 //
-// Queues that later layouts add key their records by big-endian uint64
-// sequence numbers, so that bbolt's byte order is their order.
+//	jobs/                 every job, by id (ids come from this bucket's sequence)
+//	  <id>                -> JSON Job
+//	queue/                queued jobs in dispatch order
+//	  <255-priority><id>  -> nil
+//	pqueue/               queued jobs by pipeline, oldest first, for
+//	                      drop_oldest and per-pipeline backlog bounds
+//	  <pipeline>\x00<id>  -> nil
+//	backlog/              queued jobs per pipeline
+//	  <pipeline>          -> uint64 count
+//	coalesce/             the queued job holding a coalesce key, which a
+//	                      newer message for the same key replaces
+//	  <pipeline>\x00<key> -> job id
+//	running/              jobs handed to the engine; requeued at start
+//	  <id>                -> nil
+//	dedup/                request ids seen within the dedup window
+//	  <key>               -> <expiry unix ns><job id>
+//	dedupexp/             the same entries by expiry, to prune cheaply
+//	  <expiry unix ns><key> -> nil
+//	pids/                 the last QoS 1 packet per client and packet id,
+//	                      to recognise a redelivery (DUP) of a message
+//	                      whose PUBACK was lost; bounded by 65535 per client
+//	  <client>\x00<packet id> -> <sha256 of topic and payload><job id>
+//
+//	outbox/               results, dead letters, telemetry, audit records
+//	  <priority>/         one bucket per priority class, 0 (lowest) to 9
+//	    <seq>             -> JSON Record; seq is global across classes
+//	outboxmeta/
+//	  seq                 -> uint64: the last sequence number given out
+//	  count, bytes        -> uint64: records held and their encoded size
 var (
-	bucketMeta     = []byte("meta")
-	bucketModels   = []byte("models")
-	bucketSettings = []byte("settings")
-	bucketHashes   = []byte("hashes")
+	bucketMeta       = []byte("meta")
+	bucketModels     = []byte("models")
+	bucketSettings   = []byte("settings")
+	bucketHashes     = []byte("hashes")
+	bucketJobs       = []byte("jobs")
+	bucketQueue      = []byte("queue")
+	bucketPQueue     = []byte("pqueue")
+	bucketBacklog    = []byte("backlog")
+	bucketCoalesce   = []byte("coalesce")
+	bucketRunning    = []byte("running")
+	bucketDedup      = []byte("dedup")
+	bucketDedupExp   = []byte("dedupexp")
+	bucketPIDs       = []byte("pids")
+	bucketOutbox     = []byte("outbox")
+	bucketOutboxMeta = []byte("outboxmeta")
 
 	keySchema = []byte("schema")
+	keyBoots  = []byte("boots")
+	keySeq    = []byte("seq")
+	keyCount  = []byte("count")
+	keyBytes  = []byte("bytes")
 )
 
 // schemaVersion is the layout this code reads and writes. Open refuses a
@@ -29,4 +74,22 @@ var (
 const schemaVersion = 1
 
 // topBuckets are created on Open.
-var topBuckets = [][]byte{bucketMeta, bucketModels, bucketSettings, bucketHashes}
+var topBuckets = [][]byte{
+	bucketMeta, bucketModels, bucketSettings, bucketHashes,
+	bucketJobs, bucketQueue, bucketPQueue, bucketBacklog, bucketCoalesce, bucketRunning, bucketDedup, bucketDedupExp, bucketPIDs,
+	bucketOutbox, bucketOutboxMeta,
+}
+
+// Priorities is the number of priority classes, 0 (lowest) to 9.
+const Priorities = 10
+
+func priorityKey(p int) []byte { return []byte{byte('0' + p)} }
+
+func pipelineKey(pipeline string, rest []byte) []byte {
+	return append(append([]byte(pipeline), 0), rest...)
+}
+
+// queueKey orders the queue: higher priority first, then older first.
+func queueKey(priority int, id uint64) []byte {
+	return append([]byte{byte(255 - priority)}, u64(id)...)
+}

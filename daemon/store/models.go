@@ -42,7 +42,7 @@ func (s *Store) PutModel(r ModelRecord) error {
 	if err != nil {
 		return fmt.Errorf("put model %q: %w", r.Name, err)
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketModels).Put([]byte(r.Name), data)
 	})
 }
@@ -50,7 +50,7 @@ func (s *Store) PutModel(r ModelRecord) error {
 // Model returns the record named name, or ErrNotFound.
 func (s *Store) Model(name string) (ModelRecord, error) {
 	var r ModelRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketModels).Get([]byte(name))
 		if v == nil {
 			return fmt.Errorf("model %q: %w", name, ErrNotFound)
@@ -65,7 +65,7 @@ func (s *Store) Model(name string) (ModelRecord, error) {
 // DeleteModel removes the record named name; removing a missing record is
 // not an error.
 func (s *Store) DeleteModel(name string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketModels).Delete([]byte(name))
 	})
 }
@@ -73,7 +73,7 @@ func (s *Store) DeleteModel(name string) error {
 // Models returns every record, ordered by name.
 func (s *Store) Models() ([]ModelRecord, error) {
 	var out []ModelRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketModels).ForEach(func(k, v []byte) error {
 			r, err := DecodeModelRecord(v)
 			if err != nil {
@@ -97,7 +97,7 @@ type FileHash struct {
 // FileHash returns the cached hash of path, or ErrNotFound.
 func (s *Store) FileHash(path string) (FileHash, error) {
 	var h FileHash
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketHashes).Get([]byte(path))
 		if v == nil {
 			return fmt.Errorf("hash of %q: %w", path, ErrNotFound)
@@ -113,7 +113,7 @@ func (s *Store) PutFileHash(path string, h FileHash) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketHashes).Put([]byte(path), data)
 	})
 }
