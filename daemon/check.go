@@ -7,6 +7,7 @@ import (
 
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/gguf"
+	"github.com/ember-edge/ember/daemon/jobs"
 	"github.com/ember-edge/ember/daemon/llamacpp"
 )
 
@@ -34,6 +35,9 @@ func Check(cfg *config.Config) []error {
 		} else {
 			f.Close()
 		}
+	}
+	if _, err := jobs.CompilePipelines(cfg.Pipelines, cfg.DeviceID); err != nil {
+		errs = append(errs, fmt.Errorf("pipelines: %w", err))
 	}
 	if err := checkWritable(cfg.StateDir); err != nil {
 		errs = append(errs, fmt.Errorf("state_dir: %w", err))

@@ -17,17 +17,27 @@ import (
 	"github.com/ember-edge/ember/daemon/api"
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/engine"
+	"github.com/ember-edge/ember/daemon/jobs"
 	"github.com/ember-edge/ember/daemon/llamacpp"
 	"github.com/ember-edge/ember/daemon/models"
+	"github.com/ember-edge/ember/daemon/mqtt"
 	"github.com/ember-edge/ember/daemon/store"
 	"github.com/ember-edge/ember/hw"
 	"github.com/ember-edge/ember/internal/buildinfo"
 	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
 )
 
+// Options are how the daemon was started.
+type Options struct {
+	// ConfigPath is reread when pipelines are reloaded.
+	ConfigPath string
+	// Reload delivers a value for every reload request (SIGHUP).
+	Reload <-chan struct{}
+}
+
 // Run runs the daemon until ctx is cancelled. It returns nil after a clean
 // shutdown and an error when a part could not start or failed.
-func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger) error {
 	started := time.Now()
 	log.Info("emberd starting", "version", buildinfo.Version, "device_id", cfg.DeviceID, "state_dir", cfg.StateDir)
 
@@ -60,8 +70,59 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	defer eng.Close()
 
 	reg := models.New(st, cfg.Models, cfg.ModelStoreDir())
+	pipes, err := jobs.CompilePipelines(cfg.Pipelines, cfg.DeviceID)
+	if err != nil {
+		return fmt.Errorf("pipelines: %w", err)
+	}
+	pub := &mqtt.Publisher{}
+	jm := jobs.New(st, eng, reg, pub, jobs.Options{
+		DeviceID: cfg.DeviceID,
+		Limits: store.Limits{MaxRecords: uint64(cfg.Store.MaxRecords), MaxBytes: uint64(cfg.Store.MaxBytes),
+			MaxAge: cfg.Store.MaxAge.D()},
+		DedupWindow: cfg.Store.DedupWindow.D(),
+		MaxPayload:  int(cfg.MQTT.Embedded.MaxPayload),
+		Logger:      log.With("component", "jobs"),
+	})
+	jm.SetPipelines(pipes)
+	in, err := mqtt.NewIngester(jm, cfg.DeviceID, log.With("component", "ingest"))
+	if err != nil {
+		return err
+	}
+	if cfg.MQTT.Embedded.Listen != "" || cfg.MQTT.Embedded.TLS.Cert != "" {
+		if pub.Broker, err = mqtt.NewBroker(cfg.MQTT.Embedded, in, cfg.DeviceID, log); err != nil {
+			return err
+		}
+	}
+	if cfg.MQTT.External.URL != "" {
+		if pub.Client, err = mqtt.NewClient(cfg.MQTT.External, in, cfg.DeviceID, log); err != nil {
+			return err
+		}
+	}
+	reload := func() ([]string, error) {
+		fresh, err := config.Load(opts.ConfigPath)
+		if err != nil {
+			return nil, err
+		}
+		ps, err := jobs.CompilePipelines(fresh.Pipelines, cfg.DeviceID)
+		if err != nil {
+			return nil, err
+		}
+		jm.SetPipelines(ps)
+		if pub.Client != nil {
+			pub.Client.Resubscribe()
+		}
+		var names []string
+		for _, p := range ps {
+			names = append(names, p.Name())
+		}
+		log.Info("pipelines reloaded", "pipelines", names)
+		return names, nil
+	}
+	if opts.ConfigPath == "" {
+		reload = nil
+	}
 	srv, err := api.New(api.Deps{
-		Config: cfg, Engine: eng, Registry: reg, Logger: log,
+		Config: cfg, Engine: eng, Registry: reg, Store: st, Jobs: jm, ReloadPipelines: reload, Logger: log,
 		Device: deviceInfo(cfg, prof, started),
 	})
 	if err != nil {
@@ -71,6 +132,31 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(gctx, cfg.ShutdownTimeout.D()) })
+	g.Go(func() error { return jm.Run(gctx) })
+	g.Go(func() error {
+		return jm.Maintain(gctx, jobs.MaintainOptions{JobRetention: cfg.Store.JobRetention.D(),
+			CompactMin: int64(cfg.Store.CompactMin), CompactRatio: cfg.Store.CompactRatio})
+	})
+	if pub.Broker != nil {
+		g.Go(func() error { return pub.Broker.Run(gctx) })
+	}
+	if pub.Client != nil {
+		g.Go(func() error { return pub.Client.Run(gctx) })
+	}
+	if opts.Reload != nil && reload != nil {
+		g.Go(func() error {
+			for {
+				select {
+				case <-gctx.Done():
+					return nil
+				case <-opts.Reload:
+					if _, err := reload(); err != nil {
+						log.Error("reload refused; the running pipelines stay", "err", err)
+					}
+				}
+			}
+		})
+	}
 	g.Go(func() error {
 		err := reg.HashConfigModels(gctx.Done(), func(path string, done, total int64) {
 			log.Info("hashing model", "path", path, "done_mib", done>>20, "total_mib", total>>20)

@@ -77,7 +77,19 @@ func serve(path string) int {
 	log := daemon.NewLogger(os.Stderr, cfg.Log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := daemon.Run(ctx, cfg, log); err != nil {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	reload := make(chan struct{})
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	if err := daemon.Run(ctx, cfg, daemon.Options{ConfigPath: path, Reload: reload}, log); err != nil {
 		log.Error("emberd failed", "err", err)
 		return exitFailure
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/ember-edge/ember/daemon/engine"
 	"github.com/ember-edge/ember/daemon/gguf"
 	"github.com/ember-edge/ember/daemon/models"
+	"github.com/ember-edge/ember/daemon/store"
 )
 
 // toStatus maps an error from the daemon's packages to a gRPC status whose
@@ -31,7 +32,8 @@ func toStatus(log *slog.Logger, err error) error {
 		code = codes.DeadlineExceeded
 	case errors.Is(err, engine.ErrInvalidRequest):
 		code = codes.InvalidArgument
-	case errors.Is(err, engine.ErrQueueFull), errors.Is(err, engine.ErrInsufficientMemory), errors.Is(err, models.ErrNoSpace):
+	case errors.Is(err, engine.ErrQueueFull), errors.Is(err, engine.ErrInsufficientMemory), errors.Is(err, models.ErrNoSpace),
+		errors.Is(err, store.ErrDiskFull), errors.Is(err, store.ErrFull), errors.Is(err, store.ErrBacklogFull):
 		code = codes.ResourceExhausted
 	case errors.Is(err, engine.ErrModelLoaded), errors.Is(err, models.ErrExists):
 		code = codes.AlreadyExists
@@ -39,7 +41,7 @@ func toStatus(log *slog.Logger, err error) error {
 		code = codes.FailedPrecondition
 	case errors.Is(err, engine.ErrUnloaded):
 		code = codes.Unavailable
-	case errors.Is(err, models.ErrUnknownModel), errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, models.ErrUnknownModel), errors.Is(err, fs.ErrNotExist), errors.Is(err, store.ErrNotFound):
 		code = codes.NotFound
 	case errors.Is(err, gguf.ErrNotGGUF), errors.Is(err, gguf.ErrTruncated), errors.Is(err, gguf.ErrCorrupt),
 		errors.Is(err, gguf.ErrUnsupportedVersion), errors.Is(err, gguf.ErrUnsupportedArchitecture):

@@ -25,7 +25,9 @@ import (
 
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/engine"
+	"github.com/ember-edge/ember/daemon/jobs"
 	"github.com/ember-edge/ember/daemon/models"
+	"github.com/ember-edge/ember/daemon/store"
 	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
 )
 
@@ -34,8 +36,13 @@ type Deps struct {
 	Config   *config.Config
 	Engine   *engine.Engine
 	Registry *models.Registry
-	Device   DeviceInfo
-	Logger   *slog.Logger
+	Store    *store.Store
+	// Jobs is the job queue; nil when it is not running.
+	Jobs *jobs.Manager
+	// ReloadPipelines rereads the pipelines from the config file.
+	ReloadPipelines func() ([]string, error)
+	Device          DeviceInfo
+	Logger          *slog.Logger
 }
 
 // DeviceInfo describes the host for DeviceService.Info.
@@ -94,6 +101,9 @@ func (s *Server) add(lis net.Listener, opts ...grpc.ServerOption) {
 	emberv1.RegisterInferenceServiceServer(gs, &inferenceService{s: s})
 	emberv1.RegisterModelServiceServer(gs, &modelService{s: s})
 	emberv1.RegisterDeviceServiceServer(gs, &deviceService{s: s})
+	emberv1.RegisterJobServiceServer(gs, &jobService{s: s})
+	emberv1.RegisterOutboxServiceServer(gs, &outboxService{s: s})
+	emberv1.RegisterPipelineServiceServer(gs, &pipelineService{s: s})
 	healthpb.RegisterHealthServer(gs, s.health)
 	reflection.Register(gs)
 	s.servers = append(s.servers, gs)

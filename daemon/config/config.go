@@ -25,8 +25,11 @@ type Config struct {
 	Log             Log      `yaml:"log"`
 	Llama           Llama    `yaml:"llama"`
 	GRPC            GRPC     `yaml:"grpc"`
-	Engine          Engine   `yaml:"engine"`
-	Models          []Model  `yaml:"models"`
+	Engine          Engine     `yaml:"engine"`
+	Models          []Model    `yaml:"models"`
+	Store           Store      `yaml:"store"`
+	MQTT            MQTT       `yaml:"mqtt"`
+	Pipelines       []Pipeline `yaml:"pipelines"`
 
 	// lines maps dotted key paths to the line they were set on, so that
 	// validation errors can point into the file.
@@ -126,6 +129,22 @@ func Default() *Config {
 		GRPC: GRPC{
 			Socket:     DefaultSocket(),
 			SocketMode: "0660",
+		},
+		Store: Store{
+			MaxBytes:     256 << 20,
+			MaxRecords:   1_000_000,
+			MaxAge:       Duration(30 * 24 * time.Hour),
+			JobRetention: Duration(24 * time.Hour),
+			DedupWindow:  Duration(10 * time.Minute),
+			CompactRatio: 0.5,
+			CompactMin:   32 << 20,
+		},
+		MQTT: MQTT{
+			Embedded: Embedded{Listen: "127.0.0.1:1883", MaxPayload: 256 << 10},
+			External: External{
+				KeepAlive: Duration(30 * time.Second),
+				Backoff:   Backoff{Min: Duration(500 * time.Millisecond), Max: Duration(time.Minute)},
+			},
 		},
 		Engine: Engine{
 			QueueSize:      8,

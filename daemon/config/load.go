@@ -47,13 +47,17 @@ func Parse(data []byte, dir string) (*Config, error) {
 		}
 	}
 	cfg.resolvePaths()
+	cfg.derive()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
 }
 
-var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+var (
+	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+	nodeType        = reflect.TypeFor[yaml.Node]()
+)
 
 // decodeNode decodes n into v field by field, so that every unknown key and
 // every ill-typed value is reported with its path and line, all at once.
@@ -66,6 +70,11 @@ func decodeNode(n *yaml.Node, v reflect.Value, path string, lines map[string]int
 	}
 	fail := func(format string, args ...any) {
 		*errs = append(*errs, fmt.Errorf("line %d: %s: %s", n.Line, path, fmt.Sprintf(format, args...)))
+	}
+	if v.Type() == nodeType {
+		// Kept as YAML for the package that knows its shape (a schema).
+		v.Set(reflect.ValueOf(*n))
+		return
 	}
 	if reflect.PointerTo(v.Type()).Implements(unmarshalerType) {
 		if err := n.Decode(v.Addr().Interface()); err != nil {
@@ -241,4 +250,88 @@ func (c *Config) resolvePaths() {
 	for i := range c.Models {
 		abs(&c.Models[i].Path)
 	}
+	abs(&c.MQTT.Embedded.TLS.Cert)
+	abs(&c.MQTT.Embedded.TLS.Key)
+	abs(&c.MQTT.Embedded.TLS.ClientCA)
+	abs(&c.MQTT.External.TLS.Cert)
+	abs(&c.MQTT.External.TLS.Key)
+	abs(&c.MQTT.External.CA)
+}
+
+// derive fills defaults that depend on other values or on presence.
+func (c *Config) derive() {
+	if c.MQTT.External.ClientID == "" {
+		c.MQTT.External.ClientID = "ember-" + c.DeviceID
+	}
+	for i := range c.Pipelines {
+		p := &c.Pipelines[i]
+		if p.Decode == "" {
+			p.Decode = "json"
+		}
+		if p.Output.Format == "" {
+			p.Output.Format = "text"
+		}
+		if p.Publish.QoS == nil {
+			one := 1
+			p.Publish.QoS = &one
+		}
+		if p.Priority == nil {
+			mid := 5
+			p.Priority = &mid
+		}
+		if p.Classification == "" {
+			p.Classification = "shared"
+		}
+		if p.Backlog.Overflow == "" {
+			p.Backlog.Overflow = "reject"
+		}
+		if p.Backlog.Max == 0 {
+			p.Backlog.Max = 1000
+		}
+	}
+}
+
+// Line returns the line a key was set on, or 0, for messages that point
+// into the file (pipelines[2].prompt, say).
+func (c *Config) Line(path string) int { return c.lines[path] }
+
+// ParsePipelines reads pipeline definitions on their own, as a list or a
+// single mapping, with the same strictness and defaults as in a config
+// file (PipelineService.Validate and fleet pipeline bundles use it).
+func ParsePipelines(data []byte) ([]Pipeline, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("not valid YAML: %w", err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, fmt.Errorf("no pipeline definitions")
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.MappingNode {
+		// Either one pipeline or a document with a pipelines key.
+		if len(root.Content) >= 2 && root.Content[0].Value == "pipelines" && len(root.Content) == 2 {
+			root = root.Content[1]
+		} else {
+			root = &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{root}, Line: root.Line}
+		}
+	}
+	c := &Config{lines: map[string]int{}}
+	var errs []error
+	decodeNode(root, reflect.ValueOf(&c.Pipelines).Elem(), "pipelines", c.lines, &errs)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	c.derive()
+	var verrs []error
+	c.validatePipelines(func(path, format string, args ...any) {
+		msg := fmt.Sprintf("%s: %s", path, fmt.Sprintf(format, args...))
+		if line, ok := c.lines[path]; ok {
+			msg = fmt.Sprintf("line %d: %s", line, msg)
+		}
+		verrs = append(verrs, errors.New(msg))
+	})
+	if len(verrs) > 0 {
+		return nil, errors.Join(verrs...)
+	}
+	return c.Pipelines, nil
 }

@@ -4,9 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/ember-edge/ember/daemon/topic"
 )
 
 // idPattern bounds names that end up in MQTT topics and file names: no
@@ -53,6 +57,9 @@ func (c *Config) Validate() error {
 	c.validateGRPC(bad)
 	c.validateEngine(bad)
 	c.validateModels(bad)
+	c.validateStore(bad)
+	c.validateMQTT(bad)
+	c.validatePipelines(bad)
 	return errors.Join(errs...)
 }
 
@@ -141,6 +148,176 @@ func (c *Config) validateModels(bad badFunc) {
 		}
 		if m.Context != 0 && m.Context < 64 {
 			bad(p+".context", "must be 0 (derive) or at least 64 tokens")
+		}
+	}
+}
+
+func (c *Config) validateStore(bad badFunc) {
+	st := c.Store
+	if st.MaxBytes < 1<<20 {
+		bad("store.max_bytes", "must be at least 1MiB")
+	}
+	if st.MaxRecords < 1 {
+		bad("store.max_records", "must be at least 1")
+	}
+	if st.MaxAge <= 0 {
+		bad("store.max_age", "must be positive")
+	}
+	if st.JobRetention < 0 {
+		bad("store.job_retention", "must not be negative")
+	}
+	if st.DedupWindow < 0 {
+		bad("store.dedup_window", "must not be negative")
+	}
+	if st.CompactRatio <= 0 || st.CompactRatio > 1 {
+		bad("store.compact_ratio", "must be more than 0 and at most 1")
+	}
+	if st.CompactMin < 0 {
+		bad("store.compact_min", "must not be negative")
+	}
+}
+
+func validHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
+}
+
+func (c *Config) validateMQTT(bad badFunc) {
+	e := c.MQTT.Embedded
+	if e.Listen != "" {
+		if err := validHostPort(e.Listen); err != nil {
+			bad("mqtt.embedded.listen", "%v", err)
+		}
+	}
+	if (e.TLS.Cert == "") != (e.TLS.Key == "") {
+		bad("mqtt.embedded.tls", "cert and key must be set together")
+	}
+	if e.TLS.Cert != "" {
+		if err := validHostPort(e.TLS.Listen); err != nil {
+			bad("mqtt.embedded.tls.listen", "%v", err)
+		}
+	} else if e.TLS.Listen != "" {
+		bad("mqtt.embedded.tls.listen", "needs mqtt.embedded.tls.cert and key")
+	}
+	if e.MaxPayload < 1<<10 || e.MaxPayload > 256<<20 {
+		bad("mqtt.embedded.max_payload", "must be between 1KiB and 256MiB")
+	}
+	users := map[string]bool{}
+	for i, u := range e.Users {
+		p := fmt.Sprintf("mqtt.embedded.users[%d]", i)
+		switch {
+		case u.Username == "":
+			bad(p+".username", "must be set")
+		case users[u.Username]:
+			bad(p+".username", "%q is listed twice", u.Username)
+		}
+		users[u.Username] = true
+		if !bcryptHash.MatchString(u.PasswordHash) {
+			bad(p+".password_hash", "must be a bcrypt hash ($2a$…, 60 characters); make one with `emberctl mqtt passwd`")
+		}
+		for j, r := range u.ACL {
+			rp := fmt.Sprintf("%s.acl[%d]", p, j)
+			if err := topic.ValidFilter(r.Topic); err != nil {
+				bad(rp+".topic", "%v", err)
+			}
+			switch r.Access {
+			case "read", "write", "readwrite":
+			default:
+				bad(rp+".access", "%q is not one of read, write, readwrite", r.Access)
+			}
+		}
+	}
+	x := c.MQTT.External
+	if x.URL != "" {
+		if u, err := url.Parse(x.URL); err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "mqtt" && u.Scheme != "mqtts") || u.Host == "" {
+			bad("mqtt.external.url", "%q must look like tcp://host:1883 or ssl://host:8883", x.URL)
+		}
+	}
+	if (x.TLS.Cert == "") != (x.TLS.Key == "") {
+		bad("mqtt.external.tls", "cert and key must be set together")
+	}
+	if x.KeepAlive < Duration(time.Second) {
+		bad("mqtt.external.keepalive", "must be at least 1s")
+	}
+	if x.Backoff.Min <= 0 || x.Backoff.Max < x.Backoff.Min {
+		bad("mqtt.external.backoff", "min must be positive and max at least min")
+	}
+}
+
+var bcryptHash = regexp.MustCompile(`^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$`)
+
+func (c *Config) validatePipelines(bad badFunc) {
+	names := map[string]bool{}
+	for i := range c.Pipelines {
+		pl := &c.Pipelines[i]
+		p := fmt.Sprintf("pipelines[%d]", i)
+		switch {
+		case pl.Name == "":
+			bad(p+".name", "must be set")
+		case !idPattern.MatchString(pl.Name):
+			bad(p+".name", "%q must be 1-64 letters, digits, '.', '_', ':' or '-'", pl.Name)
+		case names[pl.Name]:
+			bad(p+".name", "%q is used by another pipeline", pl.Name)
+		}
+		names[pl.Name] = true
+		if err := topic.ValidFilter(pl.Match); err != nil {
+			bad(p+".match", "%v", err)
+		} else if strings.HasPrefix(pl.Match, "ember/") || pl.Match == "#" {
+			bad(p+".match", "%q would consume emberd's own results (ember/…); match the devices' topics", pl.Match)
+		}
+		switch pl.Decode {
+		case "json", "text", "sparkplugb":
+		default:
+			bad(p+".decode", "%q is not one of json, text, sparkplugb", pl.Decode)
+		}
+		if strings.TrimSpace(pl.Prompt) == "" {
+			bad(p+".prompt", "must be set")
+		}
+		if pl.MaxTokens < 0 {
+			bad(p+".max_tokens", "must not be negative")
+		}
+		switch pl.Output.Format {
+		case "text":
+			if pl.Output.Schema.Kind != 0 {
+				bad(p+".output.schema", "only applies to output.format: json")
+			}
+		case "json":
+		default:
+			bad(p+".output.format", "%q is not one of text, json", pl.Output.Format)
+		}
+		if q := *pl.Publish.QoS; q < 0 || q > 2 {
+			bad(p+".publish.qos", "must be 0, 1 or 2")
+		}
+		if pr := *pl.Priority; pr < 0 || pr > 9 {
+			bad(p+".priority", "must be from 0 (lowest) to 9 (highest)")
+		}
+		switch pl.Classification {
+		case "shared", "local":
+		default:
+			bad(p+".classification", "%q is not one of shared, local", pl.Classification)
+		}
+		if (pl.Coalesce.Key == "") != (pl.Coalesce.Window == 0) {
+			bad(p+".coalesce", "key and window must be set together")
+		}
+		if pl.Coalesce.Window < 0 {
+			bad(p+".coalesce.window", "must not be negative")
+		}
+		if pl.RateLimit.PerSecond < 0 || pl.RateLimit.Burst < 0 {
+			bad(p+".rate_limit", "per_second and burst must not be negative")
+		}
+		if pl.Backlog.Max < 0 {
+			bad(p+".backlog.max", "must not be negative")
+		}
+		switch pl.Backlog.Overflow {
+		case "reject", "drop_oldest":
+		default:
+			bad(p+".backlog.overflow", "%q is not one of reject, drop_oldest", pl.Backlog.Overflow)
 		}
 	}
 }

@@ -186,8 +186,8 @@ func (m *Model) Stats() Stats { return m.sched.stats() }
 // never do, so that a value from a message or a sensor cannot forge the
 // prompt's structure.
 type Segment struct {
-	Text string
-	Data bool
+	Text string `json:"text"`
+	Data bool   `json:"data,omitempty"`
 }
 
 // Request is a generation request.
@@ -289,6 +289,11 @@ func (m *Model) generateTokens(ctx context.Context, tokens []llama.Token, req Re
 	if strings.IndexByte(req.Grammar, 0) >= 0 {
 		return Result{}, invalid("grammar contains a NUL byte")
 	}
+	if req.Grammar != "" && req.Sampling.IgnoreEOS {
+		// A complete grammar allows only the end token, which ignore_eos
+		// forbids: nothing could be sampled.
+		return Result{}, invalid("ignore_eos cannot be combined with a grammar")
+	}
 	var eog []llama.Token
 	if req.Sampling.IgnoreEOS {
 		eog = m.endOfGeneration()
@@ -354,8 +359,8 @@ func emitText(emit func(string) error, text string) error {
 
 // Message is one turn of a chat.
 type Message struct {
-	Role    string
-	Content string
+	Role    string `json:"role"`
+	Content string `json:"content"`
 }
 
 // Chat renders msgs with the model's chat template and generates the

@@ -18,6 +18,9 @@ import (
 // every field even when zero, so scripts see a stable shape.
 var jsonOut = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true, Indent: "  "}
 
+// jsonLine is jsonOut on one line, for streams.
+var jsonLine = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
+
 func (a *app) json() bool { return a.output == "json" }
 
 func (a *app) printProto(m proto.Message) error {

@@ -95,6 +95,10 @@ func (a *app) rootCommand() *cobra.Command {
 		a.tokenizeCommand(),
 		a.modelsCommand(),
 		a.statusCommand(),
+		a.jobsCommand(),
+		a.outboxCommand(),
+		a.pipelinesCommand(),
+		a.mqttCommand(),
 	)
 	return root
 }

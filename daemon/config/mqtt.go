@@ -1,0 +1,175 @@
+package config
+
+import "go.yaml.in/yaml/v3"
+
+// Store bounds what the database keeps.
+type Store struct {
+	// MaxBytes and MaxRecords bound the outbox; past them a pipeline's
+	// overflow policy decides (reject the new message, or drop the
+	// oldest records, lowest priority first).
+	MaxBytes   ByteSize `yaml:"max_bytes"`
+	MaxRecords int      `yaml:"max_records"`
+	// MaxAge drops outbox records older than this.
+	MaxAge Duration `yaml:"max_age"`
+	// JobRetention keeps finished jobs this long for `emberctl jobs`.
+	JobRetention Duration `yaml:"job_retention"`
+	// DedupWindow is how long a request id is remembered.
+	DedupWindow Duration `yaml:"dedup_window"`
+	// CompactRatio and CompactMin: the file is compacted when free pages
+	// are at least this fraction of it and this many bytes.
+	CompactRatio float64  `yaml:"compact_ratio"`
+	CompactMin   ByteSize `yaml:"compact_min"`
+}
+
+// MQTT configures the brokers emberd serves and uses.
+type MQTT struct {
+	Embedded Embedded `yaml:"embedded"`
+	External External `yaml:"external"`
+}
+
+// Embedded is the broker inside emberd, which PLCs can publish to directly.
+type Embedded struct {
+	// Listen is the TCP address; empty disables the embedded broker. The
+	// default binds loopback only: exposing it to the plant network is
+	// setting this to ":1883" (with users below).
+	Listen string `yaml:"listen"`
+	// TLS adds a TLS listener.
+	TLS BrokerTLS `yaml:"tls"`
+	// Users, when any are set, must log in; without users anonymous
+	// clients are allowed (fine on loopback, not on a plant network).
+	Users []MQTTUser `yaml:"users"`
+	// MaxPayload is the largest message accepted.
+	MaxPayload ByteSize `yaml:"max_payload"`
+}
+
+// BrokerTLS is a TLS listener of the embedded broker.
+type BrokerTLS struct {
+	Listen   string `yaml:"listen"`
+	Cert     string `yaml:"cert"`
+	Key      string `yaml:"key"`
+	ClientCA string `yaml:"client_ca"`
+}
+
+// MQTTUser is one login of the embedded broker.
+type MQTTUser struct {
+	Username string `yaml:"username"`
+	// PasswordHash is a bcrypt hash (`emberctl mqtt passwd` makes one);
+	// plain passwords are never stored.
+	PasswordHash string `yaml:"password_hash"`
+	// ACL lists the topics the user may use; none means every topic.
+	ACL []ACLRule `yaml:"acl"`
+}
+
+// ACLRule grants access to topics matching a filter.
+type ACLRule struct {
+	Topic string `yaml:"topic"`
+	// Access is read, write or readwrite.
+	Access string `yaml:"access"`
+}
+
+// External is a broker emberd connects to as a client (mosquitto, a PLC
+// gateway's broker, …).
+type External struct {
+	// URL is tcp://host:port or ssl://host:port; empty disables.
+	URL      string `yaml:"url"`
+	ClientID string `yaml:"client_id"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	TLS      TLS    `yaml:"tls"`
+	// CA verifies the broker's certificate (ssl://).
+	CA        string   `yaml:"ca"`
+	KeepAlive Duration `yaml:"keepalive"`
+	Backoff   Backoff  `yaml:"backoff"`
+}
+
+// Backoff bounds reconnection delays, which double from Min to Max.
+type Backoff struct {
+	Min Duration `yaml:"min"`
+	Max Duration `yaml:"max"`
+}
+
+// Pipeline maps incoming MQTT messages to inference jobs.
+type Pipeline struct {
+	Name string `yaml:"name"`
+	// Match is an MQTT topic filter, e.g. plant/line3/+/alarm.
+	Match string `yaml:"match"`
+	// Decode is json, text or sparkplugb.
+	Decode string `yaml:"decode"`
+	// Fields names values to extract: a JSON path (a.b[0].c) for json, a
+	// metric name for sparkplugb. Without fields, the whole decoded
+	// payload is available to the prompt.
+	Fields map[string]string `yaml:"fields"`
+	// ID is a field path whose value identifies a request: a second
+	// message with the same id within store.dedup_window is a duplicate.
+	ID string `yaml:"id"`
+	// Prompt is a Go text/template over the fields.
+	Prompt string `yaml:"prompt"`
+	// System is an optional system message template.
+	System string `yaml:"system"`
+	// Raw sends the rendered prompt as is, without the chat template.
+	Raw   bool   `yaml:"raw"`
+	Model string `yaml:"model"`
+	// MaxTokens caps the output; 0 takes engine.max_tokens.
+	MaxTokens int         `yaml:"max_tokens"`
+	Params    Params      `yaml:"params"`
+	Output    Output      `yaml:"output"`
+	Publish   Publish     `yaml:"publish"`
+	Coalesce  Coalesce    `yaml:"coalesce"`
+	RateLimit RateLimit   `yaml:"rate_limit"`
+	Backlog   BacklogSpec `yaml:"backlog"`
+	// Priority orders pipelines (0 lowest, 9 highest) for inference and
+	// upload.
+	Priority *int `yaml:"priority"`
+	// Classification is shared (may leave the device) or local.
+	Classification string `yaml:"classification"`
+}
+
+// Params are a pipeline's sampling parameters; unset ones take defaults.
+type Params struct {
+	Temperature   *float32 `yaml:"temperature"`
+	TopK          *int32   `yaml:"top_k"`
+	TopP          *float32 `yaml:"top_p"`
+	MinP          *float32 `yaml:"min_p"`
+	RepeatPenalty *float32 `yaml:"repeat_penalty"`
+	Seed          *uint32  `yaml:"seed"`
+	Stop          []string `yaml:"stop"`
+}
+
+// Output says what a pipeline's result is.
+type Output struct {
+	// Format is text or json.
+	Format string `yaml:"format"`
+	// Schema is a JSON Schema (written as YAML) the JSON output must
+	// follow; decoding is constrained by a grammar made from it.
+	Schema yaml.Node `yaml:"schema"`
+}
+
+// Publish says where results go.
+type Publish struct {
+	// Topic is a template; the default is ember/v1/<device>/result/<pipeline>.
+	Topic  string `yaml:"topic"`
+	QoS    *int   `yaml:"qos"`
+	Retain bool   `yaml:"retain"`
+	// ErrorTopic receives failures and dead letters; the default is
+	// ember/v1/<device>/error/<pipeline>.
+	ErrorTopic string `yaml:"error_topic"`
+}
+
+// Coalesce keeps only the latest message per key within a window.
+type Coalesce struct {
+	Key    string   `yaml:"key"`
+	Window Duration `yaml:"window"`
+}
+
+// RateLimit bounds how often a pipeline's jobs start.
+type RateLimit struct {
+	PerSecond float64 `yaml:"per_second"`
+	Burst     int     `yaml:"burst"`
+}
+
+// BacklogSpec bounds a pipeline's queued jobs.
+type BacklogSpec struct {
+	Max int `yaml:"max"`
+	// Overflow is reject or drop_oldest.
+	Overflow string `yaml:"overflow"`
+}

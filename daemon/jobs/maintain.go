@@ -1,0 +1,66 @@
+package jobs
+
+import (
+	"context"
+	"time"
+)
+
+// MaintainOptions say how the store is kept within its bounds.
+type MaintainOptions struct {
+	Every        time.Duration
+	JobRetention time.Duration
+	CompactMin   int64
+	CompactRatio float64
+}
+
+// Maintain keeps the store bounded until ctx ends: it prunes finished
+// jobs and expired dedup entries, prunes the outbox to its limits,
+// compacts the file when pruning left enough free pages, and requeues
+// jobs whose result could not be written (a full disk).
+func (m *Manager) Maintain(ctx context.Context, o MaintainOptions) error {
+	if o.Every <= 0 {
+		o.Every = time.Minute
+	}
+	t := time.NewTicker(o.Every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		m.maintainOnce(o)
+	}
+}
+
+func (m *Manager) maintainOnce(o MaintainOptions) {
+	now := m.opts.Now()
+	if o.JobRetention > 0 {
+		if n, err := m.st.PruneJobs(now.Add(-o.JobRetention), now, 10000); err != nil {
+			m.log.Warn("prune jobs", "err", err)
+		} else if n > 0 {
+			m.log.Debug("pruned finished jobs", "jobs", n)
+		}
+	}
+	if n, err := m.st.PruneOutbox(m.opts.Limits, now, 10000, nil); err != nil {
+		m.log.Warn("prune outbox", "err", err)
+	} else if n > 0 {
+		m.log.Info("pruned outbox records", "records", n)
+	}
+	if did, err := m.st.CompactIfWasteful(o.CompactMin, o.CompactRatio); err != nil {
+		m.log.Warn("compact store", "err", err)
+	} else if did {
+		m.log.Info("compacted the store file")
+	}
+	if n, err := m.st.RequeueOrphans(func(id uint64) bool {
+		m.runMu.Lock()
+		defer m.runMu.Unlock()
+		_, ok := m.running[id]
+		return ok
+	}, now); err != nil {
+		m.log.Warn("requeue jobs", "err", err)
+	} else if n > 0 {
+		m.log.Info("requeued jobs whose result could not be written", "jobs", n)
+		m.poke()
+	}
+}

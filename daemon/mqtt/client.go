@@ -1,0 +1,253 @@
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/ember-edge/ember/daemon/config"
+	"github.com/ember-edge/ember/daemon/pipeline"
+)
+
+// Client is emberd's connection to an external broker. Its session is
+// persistent (clean session off, a stable client id) and its
+// subscriptions QoS 1, so the broker holds messages while emberd is down
+// or busy; each message is acknowledged only once its jobs are committed.
+type Client struct {
+	cfg         config.External
+	in          *Ingester
+	log         *slog.Logger
+	statusTopic string
+	cli         paho.Client
+	connected   atomic.Bool
+	// refused is set when a message could not be committed: the session
+	// is restarted after a pause, so the broker redelivers it.
+	refused chan struct{}
+	// workers handle messages: one ordering key (a topic, or a Sparkplug
+	// edge node) always goes to the same worker, so its messages are
+	// handled in arrival order, while different keys commit concurrently.
+	workers []chan paho.Message
+	stopped chan struct{}
+}
+
+// clientWorkers is the number of message workers.
+const clientWorkers = 32
+
+// NewClient prepares the client; Run connects.
+func NewClient(cfg config.External, in *Ingester, deviceID string, log *slog.Logger) (*Client, error) {
+	c := &Client{cfg: cfg, in: in, log: log.With("component", "mqtt-client", "broker", cfg.URL),
+		statusTopic: StatusTopic(deviceID), refused: make(chan struct{}, 1), stopped: make(chan struct{})}
+	for range clientWorkers {
+		c.workers = append(c.workers, make(chan paho.Message, 64))
+	}
+	opts := paho.NewClientOptions().
+		AddBroker(brokerURL(cfg.URL)).
+		SetClientID(cfg.ClientID).
+		SetUsername(cfg.Username).
+		SetPassword(cfg.Password).
+		SetCleanSession(false).
+		SetOrderMatters(true).
+		SetAutoAckDisabled(true).
+		SetKeepAlive(cfg.KeepAlive.D()).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(cfg.Backoff.Min.D()).
+		SetMaxReconnectInterval(cfg.Backoff.Max.D()).
+		SetBinaryWill(c.statusTopic, []byte("offline"), 1, true).
+		SetOnConnectHandler(c.onConnect).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			c.connected.Store(false)
+			c.log.Warn("lost the connection to the external broker; reconnecting", "err", err)
+		}).
+		SetDefaultPublishHandler(c.onMessage)
+	if cfg.CA != "" || cfg.TLS.Cert != "" {
+		tc, err := clientTLS(cfg)
+		if err != nil {
+			return nil, err
+		}
+		opts.SetTLSConfig(tc)
+	}
+	c.cli = paho.NewClient(opts)
+	return c, nil
+}
+
+// brokerURL maps mqtt:// and mqtts:// onto the schemes paho knows.
+func brokerURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	switch u.Scheme {
+	case "mqtt":
+		u.Scheme = "tcp"
+	case "mqtts":
+		u.Scheme = "ssl"
+	}
+	return u.String()
+}
+
+func clientTLS(cfg config.External) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.CA != "" {
+		pem, err := os.ReadFile(cfg.CA)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt.external.ca: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mqtt.external.ca %s holds no PEM certificate", cfg.CA)
+		}
+	}
+	if cfg.TLS.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt.external.tls: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+func (c *Client) onConnect(cli paho.Client) {
+	c.connected.Store(true)
+	c.log.Info("connected to the external broker")
+	for _, f := range c.in.Filters() {
+		if t := cli.Subscribe(f, 1, nil); t.WaitTimeout(10*time.Second) && t.Error() != nil {
+			c.log.Error("subscribe", "filter", f, "err", t.Error())
+		}
+	}
+	cli.Publish(c.statusTopic, 1, true, []byte("online"))
+}
+
+// onMessage routes a message to its worker; when the worker is behind,
+// it waits, which holds back the broker (backpressure).
+func (c *Client) onMessage(_ paho.Client, m paho.Message) {
+	select {
+	case c.workers[orderKey(m.Topic())%uint32(len(c.workers))] <- m:
+	case <-c.stopped: // not acknowledged: the broker keeps it
+	}
+}
+
+// orderKey hashes what must stay in order: a Sparkplug edge node's
+// messages (its sequence numbers span its devices), else one topic.
+func orderKey(t string) uint32 {
+	if rest, ok := strings.CutPrefix(t, "spBv1.0/"); ok {
+		parts := strings.SplitN(rest, "/", 4)
+		if len(parts) >= 3 {
+			t = parts[0] + "/" + parts[2]
+		}
+	}
+	h := fnv.New32a()
+	h.Write([]byte(t))
+	return h.Sum32()
+}
+
+func (c *Client) work(ctx context.Context, ch <-chan paho.Message) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-ch:
+			c.handle(m)
+		}
+	}
+}
+
+func (c *Client) handle(m paho.Message) {
+	cli := c.cli
+	msg := pipeline.Message{
+		Broker: "external", Topic: m.Topic(), Payload: m.Payload(), QoS: m.Qos(), Dup: m.Duplicate(),
+		// The broker numbers the packets of our session.
+		Client: "external:" + c.cfg.ClientID, PacketID: m.MessageID(), Received: time.Now(),
+	}
+	err := c.in.Handle(context.Background(), msg, func(t string, payload []byte) {
+		cli.Publish(t, 0, false, payload)
+	})
+	if err != nil {
+		c.log.Error("message not accepted; not acknowledged, the broker will redeliver it", "topic", m.Topic(), "err", err)
+		select {
+		case c.refused <- struct{}{}:
+		default:
+		}
+		return
+	}
+	m.Ack()
+}
+
+// Run connects and stays connected until ctx ends, then publishes a
+// retained "offline" and disconnects.
+func (c *Client) Run(ctx context.Context) error {
+	wctx, stopWorkers := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, ch := range c.workers {
+		wg.Go(func() { c.work(wctx, ch) })
+	}
+	defer func() {
+		// What a worker has not handled is not acknowledged, and the
+		// broker keeps it for the next session.
+		close(c.stopped)
+		stopWorkers()
+		wg.Wait()
+	}()
+	c.cli.Connect() // retries in the background until it connects
+	backoff := c.cfg.Backoff.Min.D()
+	for {
+		select {
+		case <-ctx.Done():
+			if c.cli.IsConnectionOpen() {
+				c.cli.Publish(c.statusTopic, 1, true, []byte("offline")).WaitTimeout(2 * time.Second)
+			}
+			c.cli.Disconnect(250)
+			return nil
+		case <-c.refused:
+			// Unacknowledged messages come back only on a new session
+			// connection: wait, then reconnect.
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				continue
+			}
+			backoff = min(backoff*2, c.cfg.Backoff.Max.D())
+			c.log.Info("reconnecting so the broker redelivers unacknowledged messages")
+			c.cli.Disconnect(250)
+			c.connected.Store(false)
+			c.cli.Connect()
+		}
+	}
+}
+
+// Connected reports whether the client is connected.
+func (c *Client) Connected() bool { return c.connected.Load() }
+
+// Publish sends a message to the external broker.
+func (c *Client) Publish(t string, payload []byte, qos byte, retain bool) error {
+	if !c.cli.IsConnectionOpen() {
+		return errors.New("not connected to the external broker")
+	}
+	tok := c.cli.Publish(t, qos, retain, payload)
+	if !tok.WaitTimeout(5 * time.Second) {
+		return errors.New("publish to the external broker timed out")
+	}
+	return tok.Error()
+}
+
+// Resubscribe subscribes to the current filters (after a pipeline reload).
+func (c *Client) Resubscribe() {
+	if c.cli.IsConnectionOpen() {
+		for _, f := range c.in.Filters() {
+			c.cli.Subscribe(f, 1, nil)
+		}
+	}
+}

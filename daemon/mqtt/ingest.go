@@ -1,0 +1,116 @@
+package mqtt
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ember-edge/ember/daemon/jobs"
+	"github.com/ember-edge/ember/daemon/pipeline"
+	"github.com/ember-edge/ember/daemon/sparkplug"
+)
+
+// Ingester is what both brokers feed: it routes a message to the direct
+// request handler or the pipelines, decoding Sparkplug B once for all.
+type Ingester struct {
+	jobs     *jobs.Manager
+	deviceID string
+	sp       *sparkplug.Decoder
+	log      *slog.Logger
+	// rebirth asks an edge node to resend its birth certificate; it is
+	// set by whichever broker delivered the message.
+	rebirthMu   sync.Mutex
+	lastRebirth map[string]time.Time
+}
+
+// NewIngester returns an Ingester for the job manager.
+func NewIngester(m *jobs.Manager, deviceID string, log *slog.Logger) (*Ingester, error) {
+	sp, err := sparkplug.NewDecoder(sparkplug.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return &Ingester{jobs: m, deviceID: deviceID, sp: sp, log: log, lastRebirth: map[string]time.Time{}}, nil
+}
+
+// requestPrefix is the direct request topic without the model level.
+func (in *Ingester) requestPrefix() string { return "ember/v1/" + in.deviceID + "/infer/" }
+
+// Filters are the topics ember must receive from an external broker.
+func (in *Ingester) Filters() []string {
+	f := append([]string{in.requestPrefix() + "+"}, in.jobs.Filters()...)
+	if in.wantsSparkplug() {
+		f = append(f, sparkplug.Namespace+"/#")
+	}
+	return f
+}
+
+// Wants reports whether ember takes messages on this topic.
+func (in *Ingester) Wants(t string) bool {
+	if strings.HasPrefix(t, in.requestPrefix()) {
+		return true
+	}
+	if strings.HasPrefix(t, sparkplug.Namespace+"/") && in.wantsSparkplug() {
+		return true
+	}
+	return in.jobs.Matches(t)
+}
+
+func (in *Ingester) wantsSparkplug() bool {
+	for _, p := range in.jobs.Pipelines() {
+		if p.Config().Decode == "sparkplugb" {
+			return true
+		}
+	}
+	return false
+}
+
+// Handle ingests one message; nil means it may be acknowledged. rebirth,
+// when set, is used to ask a Sparkplug edge node for a new birth
+// certificate when its data cannot be decoded without one.
+func (in *Ingester) Handle(ctx context.Context, msg pipeline.Message, rebirth func(topic string, payload []byte)) error {
+	if model, ok := strings.CutPrefix(msg.Topic, in.requestPrefix()); ok && !strings.Contains(model, "/") {
+		return in.jobs.IngestRequest(ctx, msg, model)
+	}
+	if strings.HasPrefix(msg.Topic, sparkplug.Namespace+"/") && in.wantsSparkplug() {
+		spm, err := in.sp.Decode(msg.Topic, msg.Payload)
+		msg.Sparkplug, msg.SparkplugErr = spm, err
+		if err != nil && sparkplug.NeedsRebirth(err) && rebirth != nil {
+			in.requestRebirth(msg.Topic, rebirth)
+		}
+		if spm != nil && spm.Gap != nil {
+			in.log.Warn("Sparkplug messages lost", "topic", msg.Topic, "missed", spm.Gap.Missed())
+		}
+		if spm != nil && spm.Stale {
+			return nil // the death of an earlier session, delivered late
+		}
+	}
+	return in.jobs.Ingest(ctx, msg)
+}
+
+// requestRebirth publishes a rebirth request for the edge node of topic,
+// at most once per 30s per node, as a host application should.
+func (in *Ingester) requestRebirth(topic string, publish func(string, []byte)) {
+	t, err := sparkplug.ParseTopic(topic)
+	if err != nil {
+		return
+	}
+	key := t.Group + "/" + t.EdgeNode
+	in.rebirthMu.Lock()
+	if last, ok := in.lastRebirth[key]; ok && time.Since(last) < 30*time.Second {
+		in.rebirthMu.Unlock()
+		return
+	}
+	in.lastRebirth[key] = time.Now()
+	if len(in.lastRebirth) > 4096 {
+		clear(in.lastRebirth)
+	}
+	in.rebirthMu.Unlock()
+	rt, payload, err := sparkplug.RebirthRequest(t, time.Now())
+	if err != nil {
+		return
+	}
+	in.log.Info("requesting a Sparkplug rebirth", "edge_node", key)
+	publish(rt, payload)
+}
