@@ -176,3 +176,16 @@ func fromRecord(rec store.ModelRecord) Entry {
 		Default: rec.Default, License: rec.License, Version: rec.Version, AddedAt: rec.AddedAt,
 	}
 }
+
+// SHA256 returns the sha256 of a model's file, hashing it (once: the hash
+// is cached) when it is not known yet.
+func (r *Registry) SHA256(name string) (string, error) {
+	e, err := r.Get(name)
+	if err != nil {
+		return "", err
+	}
+	if e.SHA256 != "" {
+		return e.SHA256, nil
+	}
+	return r.hashFile(e.Path, nil, nil)
+}

@@ -165,7 +165,7 @@ func duplicateOf(tx *bolt.Tx, e Enqueue, now time.Time) (uint64, bool) {
 		}
 	}
 	if r := e.Redelivery; r != nil && r.Dup {
-		if v := tx.Bucket(bucketPIDs).Get(pidKey(r)); len(v) == 40 && bytes.Equal(v[:32], r.Hash[:]) {
+		if v := tx.Bucket(bucketPIDs).Get(pidKey(r, e.Job.Pipeline)); len(v) == 40 && bytes.Equal(v[:32], r.Hash[:]) {
 			return binary.BigEndian.Uint64(v[32:]), true
 		}
 	}
@@ -185,13 +185,16 @@ func remember(tx *bolt.Tx, e Enqueue, id uint64, now time.Time) error {
 		}
 	}
 	if r := e.Redelivery; r != nil {
-		return tx.Bucket(bucketPIDs).Put(pidKey(r), append(r.Hash[:], u64(id)...))
+		return tx.Bucket(bucketPIDs).Put(pidKey(r, e.Job.Pipeline), append(r.Hash[:], u64(id)...))
 	}
 	return nil
 }
 
-func pidKey(r *Redelivery) []byte {
-	return binary.BigEndian.AppendUint16(append([]byte(r.Client), 0), r.PacketID)
+// pidKey is per pipeline: a message that fans out to two pipelines is two
+// jobs, and a redelivery must find each.
+func pidKey(r *Redelivery, pipeline string) []byte {
+	k := append(append(append([]byte(r.Client), 0), pipeline...), 0)
+	return binary.BigEndian.AppendUint16(k, r.PacketID)
 }
 
 // coalesceInto replaces the request of the queued job holding j's
@@ -431,12 +434,14 @@ func (s *Store) StartJob(ctx context.Context, id uint64, now time.Time) (Job, er
 }
 
 // FinishJob marks a running job done and appends its result to the
-// outbox, in one transaction: a job has exactly one result.
-func (s *Store) FinishJob(ctx context.Context, id uint64, rec Record, now time.Time) (Record, error) {
+// outbox, in one transaction: a job has exactly one result. fill, when
+// set, completes the record once its sequence number is known (a result
+// message carries it).
+func (s *Store) FinishJob(ctx context.Context, id uint64, rec Record, fill func(*Record) error, now time.Time) (Record, error) {
 	_, err := s.transition(ctx, id, JobRunning, func(tx *bolt.Tx, j *Job) error {
 		rec.JobID = j.ID
 		var err error
-		if rec, err = appendRecord(tx, rec, now); err != nil {
+		if rec, err = appendRecord(tx, rec, fill, now); err != nil {
 			return err
 		}
 		j.State, j.UpdatedAt, j.ResultSeq, j.Error = JobDone, now, rec.Seq, ""
@@ -447,7 +452,7 @@ func (s *Store) FinishJob(ctx context.Context, id uint64, rec Record, now time.T
 
 // FailJob marks a running (or queued) job failed and appends its dead
 // letter, in one transaction.
-func (s *Store) FailJob(ctx context.Context, id uint64, from JobState, reason string, rec Record, now time.Time) (Record, error) {
+func (s *Store) FailJob(ctx context.Context, id uint64, from JobState, reason string, rec Record, fill func(*Record) error, now time.Time) (Record, error) {
 	_, err := s.transition(ctx, id, from, func(tx *bolt.Tx, j *Job) error {
 		if from == JobQueued {
 			if err := removeQueued(tx, *j); err != nil {
@@ -456,7 +461,7 @@ func (s *Store) FailJob(ctx context.Context, id uint64, from JobState, reason st
 		}
 		rec.JobID = j.ID
 		var err error
-		if rec, err = appendRecord(tx, rec, now); err != nil {
+		if rec, err = appendRecord(tx, rec, fill, now); err != nil {
 			return err
 		}
 		j.State, j.UpdatedAt, j.Error, j.ResultSeq = JobFailed, now, reason, rec.Seq
@@ -499,13 +504,21 @@ func (s *Store) CancelRunningJob(ctx context.Context, id uint64, now time.Time) 
 // RequeueRunning puts back in the queue every job that was running when
 // the process stopped, and returns how many.
 func (s *Store) RequeueRunning(now time.Time) (int, error) {
+	return s.RequeueOrphans(nil, now)
+}
+
+// RequeueOrphans puts back in the queue the running jobs for which busy
+// is false (nil: all), and returns how many.
+func (s *Store) RequeueOrphans(busy func(id uint64) bool, now time.Time) (int, error) {
 	n := 0
 	err := s.update(func(tx *bolt.Tx) error {
 		n = 0
 		run := tx.Bucket(bucketRunning)
 		var ids []uint64
 		if err := run.ForEach(func(k, _ []byte) error {
-			ids = append(ids, binary.BigEndian.Uint64(k))
+			if id := binary.BigEndian.Uint64(k); busy == nil || !busy(id) {
+				ids = append(ids, id)
+			}
 			return nil
 		}); err != nil {
 			return err

@@ -46,11 +46,11 @@ func TestAJobRunsToExactlyOneResult(t *testing.T) {
 	if ready, _, _ := s.ReadyJobs(t0, 10, nil); len(ready) != 0 {
 		t.Fatalf("a running job is still offered: %+v", ready)
 	}
-	rec, err := s.FinishJob(ctx, res.ID, Record{Kind: KindResult, Pipeline: "alarms", Data: json.RawMessage(`{"ok":true}`)}, t0)
+	rec, err := s.FinishJob(ctx, res.ID, Record{Kind: KindResult, Pipeline: "alarms", Data: json.RawMessage(`{"ok":true}`)}, nil, t0)
 	if err != nil || rec.Seq != 1 || rec.JobID != res.ID {
 		t.Fatalf("finish: %+v %v", rec, err)
 	}
-	if _, err := s.FinishJob(ctx, res.ID, Record{Kind: KindResult}, t0); !errors.Is(err, ErrWrongState) {
+	if _, err := s.FinishJob(ctx, res.ID, Record{Kind: KindResult}, nil, t0); !errors.Is(err, ErrWrongState) {
 		t.Fatalf("second finish: %v, want ErrWrongState", err)
 	}
 	got, _ := s.Job(res.ID)

@@ -60,12 +60,13 @@ func DecodeRecord(data []byte) (Record, error) {
 }
 
 // Append adds a record to the outbox in a group commit and returns it with
-// its sequence number. Seq, CreatedAt and Boot are set here.
-func (s *Store) Append(ctx context.Context, rec Record, now time.Time) (Record, error) {
+// its sequence number. Seq, CreatedAt and Boot are set here; fill, when
+// set, completes the record once they are known.
+func (s *Store) Append(ctx context.Context, rec Record, fill func(*Record) error, now time.Time) (Record, error) {
 	var out Record
 	err := s.commit(ctx, func(tx *bolt.Tx) error {
 		var err error
-		out, err = appendRecord(tx, rec, now)
+		out, err = appendRecord(tx, rec, fill, now)
 		return err
 	})
 	return out, err
@@ -73,7 +74,7 @@ func (s *Store) Append(ctx context.Context, rec Record, now time.Time) (Record, 
 
 // appendRecord writes rec inside tx. The boot number is read from the
 // transaction, so records written by any Store on this file agree.
-func appendRecord(tx *bolt.Tx, rec Record, now time.Time) (Record, error) {
+func appendRecord(tx *bolt.Tx, rec Record, fill func(*Record) error, now time.Time) (Record, error) {
 	meta := tx.Bucket(bucketOutboxMeta)
 	seq := getUint(meta, keySeq) + 1
 	rec.Seq, rec.CreatedAt = seq, now
@@ -81,6 +82,11 @@ func appendRecord(tx *bolt.Tx, rec Record, now time.Time) (Record, error) {
 	rec.Priority = clampPriority(rec.Priority)
 	if rec.Classification == "" {
 		rec.Classification = ClassShared
+	}
+	if fill != nil {
+		if err := fill(&rec); err != nil {
+			return Record{}, err
+		}
 	}
 	data, err := json.Marshal(rec)
 	if err != nil {

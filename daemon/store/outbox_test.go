@@ -11,7 +11,7 @@ import (
 
 func appendRec(t *testing.T, s *Store, kind string, priority int, now time.Time) Record {
 	t.Helper()
-	r, err := s.Append(ctx, Record{Kind: kind, Priority: priority, Data: json.RawMessage(`{"v":"` + fmt.Sprint(priority) + `"}`)}, now)
+	r, err := s.Append(ctx, Record{Kind: kind, Priority: priority, Data: json.RawMessage(`{"v":"` + fmt.Sprint(priority) + `"}`)}, nil, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestCompactionShrinksTheFileAndKeepsTheData(t *testing.T) {
 	for range 30 {
 		wg.Go(func() {
 			for range 100 {
-				if _, err := s.Append(ctx, Record{Kind: KindResult, Data: payload}, t0); err != nil {
+				if _, err := s.Append(ctx, Record{Kind: KindResult, Data: payload}, nil, t0); err != nil {
 					t.Error(err)
 					return
 				}
