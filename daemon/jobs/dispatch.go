@@ -27,9 +27,11 @@ func (m *Manager) Run(ctx context.Context) error {
 	defer timer.Stop()
 	for {
 		now := m.opts.Now()
-		wake := now.Add(time.Minute) // a periodic look, in case a poke was missed
+		// A periodic look: a job waiting for its model starts once the
+		// model is loaded, which nothing pokes about.
+		wake := now.Add(time.Second)
 		if free := m.concurrency() - m.runningCount(); free > 0 {
-			ready, held, err := m.st.ReadyJobs(now, free, m.rateLimited(now))
+			ready, held, err := m.st.ReadyJobs(now, free, m.skip(now))
 			if err != nil {
 				m.log.Error("read the job queue", "err", err)
 				held = now.Add(time.Second)
@@ -86,16 +88,22 @@ func (m *Manager) cancelAll() {
 
 // start marks a job running and runs it in a goroutine tracked by wg.
 func (m *Manager) start(ctx context.Context, wg *sync.WaitGroup, j store.Job, done chan<- struct{}) bool {
-	j, err := m.st.StartJob(ctx, j.ID, m.opts.Now())
-	if err != nil {
-		m.log.Warn("start job", "job", j.ID, "err", err)
-		return false
-	}
-	m.takeToken(j.Pipeline)
+	// Registered before the state changes, so that Cancel finds every job
+	// the store says is running.
 	jctx, cancel := context.WithCancelCause(ctx)
 	m.runMu.Lock()
 	m.running[j.ID] = cancel
 	m.runMu.Unlock()
+	j, err := m.st.StartJob(ctx, j.ID, m.opts.Now())
+	if err != nil {
+		m.runMu.Lock()
+		delete(m.running, j.ID)
+		m.runMu.Unlock()
+		cancel(nil)
+		m.log.Warn("start job", "job", j.ID, "err", err)
+		return false
+	}
+	m.takeToken(j.Pipeline)
 	m.events.publish(j)
 	wg.Go(func() {
 		defer func() {
@@ -139,16 +147,36 @@ func (m *Manager) Cancel(ctx context.Context, id uint64) (store.Job, error) {
 	return m.st.Job(id)
 }
 
-// rateLimited returns the skip function for ReadyJobs.
-func (m *Manager) rateLimited(now time.Time) func(string) bool {
-	return func(name string) bool {
-		b := m.bucket(name, now)
-		if b == nil {
+// skip returns the filter for ReadyJobs: jobs of a pipeline over its
+// rate, and jobs whose model is known but not loaded (they wait without
+// spending attempts; an unknown model fails when the job runs).
+func (m *Manager) skip(now time.Time) func(store.Job) bool {
+	loaded := map[string]bool{}
+	for _, lm := range m.eng.Models() {
+		loaded[lm.Name()] = true
+	}
+	return func(j store.Job) bool {
+		if b := m.bucket(j.Pipeline, now); b != nil {
+			m.limiterMu.Lock()
+			limited := !b.allow(now)
+			m.limiterMu.Unlock()
+			if limited {
+				return true
+			}
+		}
+		name := j.Model
+		if name == "" {
+			if def, ok := m.reg.Default(); ok {
+				name = def.Name
+			} else {
+				return len(loaded) == 0
+			}
+		}
+		if loaded[name] {
 			return false
 		}
-		m.limiterMu.Lock()
-		defer m.limiterMu.Unlock()
-		return !b.allow(now)
+		_, err := m.reg.Get(name)
+		return err == nil
 	}
 }
 

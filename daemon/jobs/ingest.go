@@ -82,7 +82,7 @@ func (m *Manager) ingestOne(ctx context.Context, p *pipeline.Pipeline, msg pipel
 	e := store.Enqueue{
 		Job: store.Job{
 			Pipeline: cfg.Name, Source: msg.Broker + ":" + msg.Topic, Priority: *cfg.Priority,
-			Request: reqJSON, Coalesce: prep.CoalesceKey,
+			Model: prep.Request.Model, Request: reqJSON, Coalesce: prep.CoalesceKey,
 		},
 		DedupKey: prep.DedupKey, DedupWindow: m.opts.DedupWindow,
 		CoalesceWindow: cfg.Coalesce.Window.D(),
@@ -223,15 +223,16 @@ func (m *Manager) IngestRequest(ctx context.Context, msg pipeline.Message, model
 	}
 	var dr DirectRequest
 	err := decodeDirect(msg.Payload, &dr, m.opts.MaxPayload)
-	if err == nil {
-		switch {
-		case msg.ResponseTopic != "":
-			reply.Topic, reply.ErrorTopic = msg.ResponseTopic, msg.ResponseTopic
-		case dr.ReplyTo != "":
-			reply.Topic, reply.ErrorTopic = dr.ReplyTo, dr.ReplyTo
-		}
-		if terr := topic.ValidName(reply.Topic); terr != nil {
-			err = fmt.Errorf("reply topic: %w", terr)
+	// Even a request that fails validation is answered where it asked.
+	replyTo := dr.ReplyTo
+	if msg.ResponseTopic != "" {
+		replyTo = msg.ResponseTopic
+	}
+	if replyTo != "" {
+		if terr := topic.ValidName(replyTo); terr != nil {
+			err = errors.Join(err, fmt.Errorf("reply topic: %w", terr))
+		} else {
+			reply.Topic, reply.ErrorTopic = replyTo, replyTo
 		}
 	}
 	if err == nil && dr.Output.Format == "json" {
@@ -285,6 +286,7 @@ func decodeDirect(payload []byte, dr *DirectRequest, maxPayload int) error {
 	dec := json.NewDecoder(strings.NewReader(string(payload)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dr); err != nil {
+		*dr = DirectRequest{}
 		return fmt.Errorf("payload is not a valid request: %w", err)
 	}
 	if (dr.Prompt == "") == (len(dr.Messages) == 0) {
@@ -326,7 +328,7 @@ func (m *Manager) enqueue(ctx context.Context, req pipeline.Request, pipelineNam
 	if err != nil {
 		return 0, err
 	}
-	e.Job = store.Job{Pipeline: pipelineName, Source: source, Priority: priority, Request: data}
+	e.Job = store.Job{Pipeline: pipelineName, Source: source, Priority: priority, Model: req.Model, Request: data}
 	res, err := m.st.Enqueue(ctx, e, m.opts.Now())
 	if err != nil {
 		return 0, err

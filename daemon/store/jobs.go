@@ -34,6 +34,8 @@ type Job struct {
 	ID       uint64   `json:"id"`
 	Pipeline string   `json:"pipeline"`
 	Source   string   `json:"source,omitempty"`
+	// Model is the model the job needs; "" means the default one.
+	Model    string   `json:"model,omitempty"`
 	Priority int      `json:"priority"`
 	State    JobState `json:"state"`
 	// Request is the job's inference request, opaque to the store.
@@ -362,9 +364,10 @@ func (s *Store) Jobs(f JobFilter) ([]Job, error) {
 }
 
 // ReadyJobs returns up to n queued jobs that may start at now, highest
-// priority first, then oldest; skip excludes pipelines (rate limited,
-// say). wake is the earliest time a held-back job becomes ready, or zero.
-func (s *Store) ReadyJobs(now time.Time, n int, skip func(pipeline string) bool) (ready []Job, wake time.Time, err error) {
+// priority first, then oldest; skip excludes jobs (of a rate-limited
+// pipeline, or waiting for their model, say). wake is the earliest time a
+// held-back job becomes ready, or zero.
+func (s *Store) ReadyJobs(now time.Time, n int, skip func(Job) bool) (ready []Job, wake time.Time, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketQueue).Cursor()
 		for k, _ := c.First(); k != nil && len(ready) < n; k, _ = c.Next() {
@@ -378,7 +381,7 @@ func (s *Store) ReadyJobs(now time.Time, n int, skip func(pipeline string) bool)
 				}
 				continue
 			}
-			if skip != nil && skip(j.Pipeline) {
+			if skip != nil && skip(j) {
 				continue
 			}
 			ready = append(ready, j)

@@ -176,7 +176,7 @@ func TestHigherPriorityFirstThenOldest(t *testing.T) {
 			t.Fatalf("order %v, want %v", ids(ready), want)
 		}
 	}
-	skipped, _, _ := s.ReadyJobs(t0, 10, func(p string) bool { return p == "alarm" })
+	skipped, _, _ := s.ReadyJobs(t0, 10, func(j Job) bool { return j.Pipeline == "alarm" })
 	if len(skipped) != 2 || skipped[0].ID != low1.ID {
 		t.Fatalf("skip: %v", ids(skipped))
 	}
