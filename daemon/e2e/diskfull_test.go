@@ -101,8 +101,13 @@ func TestFullDiskIsBackpressure(t *testing.T) {
 	if len(acked) < 10 {
 		t.Errorf("only %d messages acknowledged before the disk was full", len(acked))
 	}
-	if !strings.Contains(d.log.String(), "disk full") {
-		t.Errorf("emberd's log does not say the disk is full")
+	// The log reaches the test through a pipe: give it a moment.
+	for wait := time.Now().Add(10 * time.Second); !strings.Contains(d.log.String(), "disk full"); {
+		if time.Now().After(wait) {
+			t.Errorf("emberd's log does not say the disk is full")
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	// A full disk is not a steady state: a failed commit frees what it

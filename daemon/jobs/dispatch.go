@@ -149,12 +149,21 @@ func (m *Manager) Cancel(ctx context.Context, id uint64) (store.Job, error) {
 
 // skip returns the filter for ReadyJobs: jobs of a pipeline over its
 // rate, and jobs whose model is known but not loaded (they wait without
-// spending attempts; an unknown model fails when the job runs).
+// spending attempts; an unknown model fails when the job runs). It reads
+// the registry now: the filter runs inside a store transaction and must
+// not open another.
 func (m *Manager) skip(now time.Time) func(store.Job) bool {
 	loaded := map[string]bool{}
 	for _, lm := range m.eng.Models() {
 		loaded[lm.Name()] = true
 	}
+	known := map[string]bool{}
+	if entries, err := m.reg.List(); err == nil {
+		for _, e := range entries {
+			known[e.Name] = true
+		}
+	}
+	def, hasDef := m.reg.Default()
 	return func(j store.Job) bool {
 		if b := m.bucket(j.Pipeline, now); b != nil {
 			m.limiterMu.Lock()
@@ -166,17 +175,12 @@ func (m *Manager) skip(now time.Time) func(store.Job) bool {
 		}
 		name := j.Model
 		if name == "" {
-			if def, ok := m.reg.Default(); ok {
-				name = def.Name
-			} else {
+			if !hasDef {
 				return len(loaded) == 0
 			}
+			name = def.Name
 		}
-		if loaded[name] {
-			return false
-		}
-		_, err := m.reg.Get(name)
-		return err == nil
+		return known[name] && !loaded[name]
 	}
 }
 

@@ -366,7 +366,8 @@ func (s *Store) Jobs(f JobFilter) ([]Job, error) {
 // ReadyJobs returns up to n queued jobs that may start at now, highest
 // priority first, then oldest; skip excludes jobs (of a rate-limited
 // pipeline, or waiting for their model, say). wake is the earliest time a
-// held-back job becomes ready, or zero.
+// held-back job becomes ready, or zero. skip runs inside a read
+// transaction and must not use the store.
 func (s *Store) ReadyJobs(now time.Time, n int, skip func(Job) bool) (ready []Job, wake time.Time, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketQueue).Cursor()
