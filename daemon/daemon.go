@@ -21,6 +21,7 @@ import (
 	"github.com/ember-edge/ember/daemon/llamacpp"
 	"github.com/ember-edge/ember/daemon/models"
 	"github.com/ember-edge/ember/daemon/mqtt"
+	"github.com/ember-edge/ember/daemon/sdnotify"
 	"github.com/ember-edge/ember/daemon/store"
 	"github.com/ember-edge/ember/hw"
 	"github.com/ember-edge/ember/internal/buildinfo"
@@ -40,6 +41,19 @@ type Options struct {
 func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger) error {
 	started := time.Now()
 	log.Info("emberd starting", "version", buildinfo.Version, "device_id", cfg.DeviceID, "state_dir", cfg.StateDir)
+	notify, err := sdnotify.FromEnv()
+	if err != nil {
+		return err
+	}
+	watchdog, err := sdnotify.WatchdogInterval()
+	if err != nil {
+		return err
+	}
+	notified := func(err error) {
+		if err != nil {
+			log.Warn("systemd notification", "err", err)
+		}
+	}
 
 	st, err := store.Open(cfg.DBPath(), store.Options{})
 	if err != nil {
@@ -150,9 +164,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 				case <-gctx.Done():
 					return nil
 				case <-opts.Reload:
+					notified(notify.Reloading())
 					if _, err := reload(); err != nil {
 						log.Error("reload refused; the running pipelines stay", "err", err)
 					}
+					notified(notify.Ready())
 				}
 			}
 		})
@@ -167,6 +183,20 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 		return nil // a hash failure must not stop the daemon
 	})
 	log.Info("emberd ready", "listen", srv.Addrs(), "models", len(eng.Models()))
+	// READY only now: the store is open, the API listens (its sockets were
+	// opened by api.New) and the configured models are loaded.
+	notified(notify.Notify(sdnotify.StateReady, fmt.Sprintf("STATUS=serving %d models", len(eng.Models()))))
+	g.Go(func() error {
+		wd := &sdnotify.Watchdog{Notifier: notify, Interval: watchdog, Logger: log.With("component", "watchdog")}
+		// A decode step that runs for minutes is a hung llama.cpp call:
+		// stop pinging, and systemd restarts emberd.
+		return wd.Run(gctx, func() bool { return len(eng.Stalled(5*time.Minute)) == 0 })
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		notified(notify.Stopping())
+		return nil
+	})
 	err = g.Wait()
 	log.Info("emberd stopping")
 	if err != nil && !errors.Is(err, context.Canceled) {

@@ -24,10 +24,14 @@ import (
 	"github.com/ember-edge/ember/internal/buildinfo"
 )
 
-// Exit codes: 1 for a failure while running, 2 for bad usage or config.
+// Exit codes: 1 for a failure while running, 2 for bad usage or a config
+// that check-config finds invalid, and 78 (EX_CONFIG, sysexits.h) when the
+// daemon cannot start on its config: the systemd unit does not restart on
+// 78, since retrying cannot fix a config.
 const (
 	exitFailure = 1
 	exitUsage   = 2
+	exitConfig  = 78
 )
 
 func main() {
@@ -72,7 +76,7 @@ func serve(path string) int {
 	cfg, err := config.Load(path)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "emberd:", err)
-		return exitUsage
+		return exitConfig
 	}
 	log := daemon.NewLogger(os.Stderr, cfg.Log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -65,6 +65,7 @@ shutdown_timeout: 2s
 llama: {lib_dir: %s}
 grpc: {socket: %s/ember.sock}
 engine: {threads: 1, queue_size: 4}
+mqtt: {embedded: {listen: ""}}
 models:
   - {name: tiny, path: %s, default: true}
 %s`, dir, testkit.LibDir(t), dir, model, extra)

@@ -171,3 +171,15 @@ func (e *Engine) Close() {
 		_ = e.Unload(m.name)
 	}
 }
+
+// Stalled returns the models whose current decode step has run longer
+// than limit: a hung llama.cpp call, for the systemd watchdog to act on.
+func (e *Engine) Stalled(limit time.Duration) []string {
+	var out []string
+	for _, m := range e.Models() {
+		if start := m.sched.stepStart.Load(); start != 0 && time.Since(time.Unix(0, start)) > limit {
+			out = append(out, m.name)
+		}
+	}
+	return out
+}

@@ -77,6 +77,9 @@ type scheduler struct {
 	mu     sync.RWMutex // guards closed against submit
 	closed bool
 
+	// stepStart is when the llama_decode in progress began (unix ns), or
+	// 0: a decode that never returns is what the watchdog looks for.
+	stepStart  atomic.Int64
 	nActive    atomic.Int32
 	nRequests  atomic.Uint64
 	nTokens    atomic.Uint64
@@ -269,7 +272,10 @@ func (s *scheduler) step() {
 	if s.batch.NTokens == 0 {
 		return
 	}
-	if ret, err := llama.Decode(s.lctx, s.batch); err != nil || ret != 0 {
+	s.stepStart.Store(time.Now().UnixNano())
+	ret, err := llama.Decode(s.lctx, s.batch)
+	s.stepStart.Store(0)
+	if err != nil || ret != 0 {
 		s.failBatch(ret, err)
 		return
 	}

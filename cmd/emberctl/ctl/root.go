@@ -108,7 +108,12 @@ type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
 
-// socketPath is where emberctl looks for the daemon.
+// systemSocket is where the systemd service's emberd listens.
+const systemSocket = "/run/ember/ember.sock"
+
+// socketPath is where emberctl looks for the daemon: --socket, then
+// $EMBER_SOCKET, then the default socket for this user, and for a user
+// who has none, the system service's.
 func (a *app) socketPath() string {
 	if a.socket != "" {
 		return a.socket
@@ -116,7 +121,13 @@ func (a *app) socketPath() string {
 	if env := os.Getenv(EnvSocket); env != "" {
 		return env
 	}
-	return config.DefaultSocket()
+	def := config.DefaultSocket()
+	if _, err := os.Stat(def); err != nil {
+		if _, err := os.Stat(systemSocket); err == nil {
+			return systemSocket
+		}
+	}
+	return def
 }
 
 func (a *app) dial() (*grpc.ClientConn, error) {
