@@ -21,10 +21,10 @@ type Config struct {
 	StateDir string `yaml:"state_dir"`
 	// ShutdownTimeout bounds graceful shutdown: in-flight streams get this
 	// long to finish before they are cancelled.
-	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
-	Log             Log      `yaml:"log"`
-	Llama           Llama    `yaml:"llama"`
-	GRPC            GRPC     `yaml:"grpc"`
+	ShutdownTimeout Duration   `yaml:"shutdown_timeout"`
+	Log             Log        `yaml:"log"`
+	Llama           Llama      `yaml:"llama"`
+	GRPC            GRPC       `yaml:"grpc"`
 	Engine          Engine     `yaml:"engine"`
 	Models          []Model    `yaml:"models"`
 	Store           Store      `yaml:"store"`

@@ -31,9 +31,9 @@ func (s JobState) Terminal() bool { return s == JobDone || s == JobFailed || s =
 
 // Job is an accepted request for inference.
 type Job struct {
-	ID       uint64   `json:"id"`
-	Pipeline string   `json:"pipeline"`
-	Source   string   `json:"source,omitempty"`
+	ID       uint64 `json:"id"`
+	Pipeline string `json:"pipeline"`
+	Source   string `json:"source,omitempty"`
 	// Model is the model the job needs; "" means the default one.
 	Model    string   `json:"model,omitempty"`
 	Priority int      `json:"priority"`
