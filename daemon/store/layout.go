@@ -45,6 +45,11 @@ package store
 //	outboxmeta/
 //	  seq                 -> uint64: the last sequence number given out
 //	  count, bytes        -> uint64: records held and their encoded size
+//	  pcount<p>, pbytes<p> -> uint64: records of class p not yet synced
+//	synced/               the uplink's cursor per priority class: every
+//	                      record of the class up to it was delivered (or,
+//	                      classified local, skipped)
+//	  <priority>          -> uint64 seq
 var (
 	bucketMeta       = []byte("meta")
 	bucketModels     = []byte("models")
@@ -61,6 +66,7 @@ var (
 	bucketPIDs       = []byte("pids")
 	bucketOutbox     = []byte("outbox")
 	bucketOutboxMeta = []byte("outboxmeta")
+	bucketSynced     = []byte("synced")
 
 	keySchema = []byte("schema")
 	keyBoots  = []byte("boots")
@@ -77,7 +83,7 @@ const schemaVersion = 1
 var topBuckets = [][]byte{
 	bucketMeta, bucketModels, bucketSettings, bucketHashes,
 	bucketJobs, bucketQueue, bucketPQueue, bucketBacklog, bucketCoalesce, bucketRunning, bucketDedup, bucketDedupExp, bucketPIDs,
-	bucketOutbox, bucketOutboxMeta,
+	bucketOutbox, bucketOutboxMeta, bucketSynced,
 }
 
 // Priorities is the number of priority classes, 0 (lowest) to 9.
@@ -93,3 +99,6 @@ func pipelineKey(pipeline string, rest []byte) []byte {
 func queueKey(priority int, id uint64) []byte {
 	return append([]byte{byte(255 - priority)}, u64(id)...)
 }
+
+func pendingCountKey(p int) []byte { return append([]byte("pcount"), priorityKey(p)...) }
+func pendingBytesKey(p int) []byte { return append([]byte("pbytes"), priorityKey(p)...) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -101,7 +102,19 @@ func appendRecord(tx *bolt.Tx, rec Record, fill func(*Record) error, now time.Ti
 	if err := putUint(meta, keyCount, getUint(meta, keyCount)+1); err != nil {
 		return Record{}, err
 	}
+	if err := addPending(meta, rec.Priority, 1, int64(len(data))); err != nil {
+		return Record{}, err
+	}
 	return rec, putUint(meta, keyBytes, getUint(meta, keyBytes)+uint64(len(data)))
+}
+
+// addPending adjusts the unsynced counters of class p.
+func addPending(meta *bolt.Bucket, p int, n, size int64) error {
+	c, b := getUint(meta, pendingCountKey(p)), getUint(meta, pendingBytesKey(p))
+	if err := putUint(meta, pendingCountKey(p), uint64(max(int64(c)+n, 0))); err != nil {
+		return err
+	}
+	return putUint(meta, pendingBytesKey(p), uint64(max(int64(b)+size, 0)))
 }
 
 // Record returns the record with sequence number seq.
@@ -243,9 +256,10 @@ func (s *Store) Over(l Limits) (bool, error) {
 
 // PruneOutbox deletes records older than l.MaxAge, then, while the outbox
 // is over its record or byte limit, the oldest records of the lowest
-// priority first. keep, when set, spares records (unsynced ones, say) from
-// the age rule only. It deletes at most max records per call, so a large
-// backlog is pruned in bounded transactions, and returns how many went.
+// priority first. keep, when set, spares records from the age rule only;
+// it runs inside the transaction and must not use the store. It deletes
+// at most max records per call, so a large backlog is pruned in bounded
+// transactions, and returns how many went.
 func (s *Store) PruneOutbox(l Limits, now time.Time, max int, keep func(Record) bool) (int, error) {
 	n := 0
 	err := s.update(func(tx *bolt.Tx) error {
@@ -253,7 +267,16 @@ func (s *Store) PruneOutbox(l Limits, now time.Time, max int, keep func(Record) 
 		meta := tx.Bucket(bucketOutboxMeta)
 		ob := tx.Bucket(bucketOutbox)
 		count, size := getUint(meta, keyCount), getUint(meta, keyBytes)
-		drop := func(b *bolt.Bucket, k, v []byte) error {
+		synced := tx.Bucket(bucketSynced)
+		unsynced := func(p int, k []byte) bool {
+			return binary.BigEndian.Uint64(k) > getUint(synced, priorityKey(p))
+		}
+		drop := func(p int, b *bolt.Bucket, k, v []byte) error {
+			if unsynced(p, k) {
+				if err := addPending(meta, p, -1, -int64(len(v))); err != nil {
+					return err
+				}
+			}
 			if err := b.Delete(k); err != nil {
 				return err
 			}
@@ -277,11 +300,11 @@ func (s *Store) PruneOutbox(l Limits, now time.Time, max int, keep func(Record) 
 						k, v = c.Next()
 						continue
 					}
-					if err := c.Delete(); err != nil {
+					key := append([]byte(nil), k...)
+					if err := drop(p, b, key, v); err != nil {
 						return err
 					}
-					count, size, n = count-1, size-min(size, uint64(len(v))), n+1
-					k, v = c.Seek(k)
+					k, v = c.Seek(key)
 				}
 			}
 		}
@@ -295,7 +318,7 @@ func (s *Store) PruneOutbox(l Limits, now time.Time, max int, keep func(Record) 
 				if k == nil {
 					break
 				}
-				if err := drop(b, k, v); err != nil {
+				if err := drop(p, b, k, v); err != nil {
 					return err
 				}
 			}
