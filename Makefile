@@ -81,6 +81,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/sparkplug/
 	$(GO) test -run '^$$' -fuzz '^FuzzPrepare$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/pipeline/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/jsonschema/
+	$(GO) test -run '^$$' -fuzz '^FuzzVerifyEnvelope$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./sync/fleet/
 
 bench: build llama-libs
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./daemon/bench/

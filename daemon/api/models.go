@@ -103,14 +103,18 @@ func (x *modelService) Load(ctx context.Context, req *emberv1.LoadModelRequest) 
 	if spec.Threads < 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "threads %d must not be negative", spec.Threads)
 	}
-	if _, err := x.s.deps.Engine.Load(spec); err != nil {
+	_, err = x.s.deps.Engine.Load(spec)
+	x.s.deps.Audit.Record(ctx, "model.load", actor(ctx), err, map[string]any{"model": e.Name, "path": e.Path, "context": spec.Context, "threads": spec.Threads})
+	if err != nil {
 		return nil, toStatus(x.s.log, err)
 	}
 	return &emberv1.LoadModelResponse{Model: x.modelPB(e)}, nil
 }
 
 func (x *modelService) Unload(ctx context.Context, req *emberv1.UnloadModelRequest) (*emberv1.UnloadModelResponse, error) {
-	if err := x.s.deps.Engine.Unload(req.Name); err != nil {
+	err := x.s.deps.Engine.Unload(req.Name)
+	x.s.deps.Audit.Record(ctx, "model.unload", actor(ctx), err, map[string]any{"model": req.Name})
+	if err != nil {
 		return nil, toStatus(x.s.log, err)
 	}
 	return &emberv1.UnloadModelResponse{}, nil
@@ -128,6 +132,8 @@ func (x *modelService) Import(req *emberv1.ImportModelRequest, stream emberv1.Mo
 			}})
 		}
 	})
+	x.s.deps.Audit.Record(stream.Context(), "model.import", actor(stream.Context()), err,
+		map[string]any{"model": e.Name, "from": req.Path, "sha256": e.SHA256, "replace": req.Replace})
 	if err != nil {
 		return toStatus(x.s.log, err)
 	}

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/ember-edge/ember/daemon/audit"
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/engine"
 	"github.com/ember-edge/ember/daemon/jobs"
@@ -41,6 +42,8 @@ type Deps struct {
 	Jobs *jobs.Manager
 	// ReloadPipelines rereads the pipelines from the config file.
 	ReloadPipelines func() ([]string, error)
+	// Audit records what callers do; nil records nothing.
+	Audit *audit.Log
 	Device          DeviceInfo
 	Logger          *slog.Logger
 }
@@ -67,7 +70,7 @@ func New(deps Deps) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.add(lis)
+		s.add(lis, grpc.Creds(peerCreds{}))
 	}
 	if g.TCP != "" {
 		var opts []grpc.ServerOption

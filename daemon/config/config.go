@@ -21,15 +21,17 @@ type Config struct {
 	StateDir string `yaml:"state_dir"`
 	// ShutdownTimeout bounds graceful shutdown: in-flight streams get this
 	// long to finish before they are cancelled.
-	ShutdownTimeout Duration   `yaml:"shutdown_timeout"`
-	Log             Log        `yaml:"log"`
-	Llama           Llama      `yaml:"llama"`
-	GRPC            GRPC       `yaml:"grpc"`
-	Engine          Engine     `yaml:"engine"`
-	Models          []Model    `yaml:"models"`
-	Store           Store      `yaml:"store"`
-	MQTT            MQTT       `yaml:"mqtt"`
-	Pipelines       []Pipeline `yaml:"pipelines"`
+	ShutdownTimeout Duration     `yaml:"shutdown_timeout"`
+	Log             Log          `yaml:"log"`
+	Llama           Llama        `yaml:"llama"`
+	GRPC            GRPC         `yaml:"grpc"`
+	Engine          Engine       `yaml:"engine"`
+	Models          []Model      `yaml:"models"`
+	Store           Store        `yaml:"store"`
+	MQTT            MQTT         `yaml:"mqtt"`
+	Pipelines       []Pipeline   `yaml:"pipelines"`
+	Uplink          Uplink       `yaml:"uplink"`
+	Redact          []RedactRule `yaml:"redact"`
 
 	// lines maps dotted key paths to the line they were set on, so that
 	// validation errors can point into the file.
@@ -145,6 +147,19 @@ func Default() *Config {
 				KeepAlive: Duration(30 * time.Second),
 				Backoff:   Backoff{Min: Duration(500 * time.Millisecond), Max: Duration(time.Minute)},
 			},
+		},
+		Uplink: Uplink{
+			Backoff: Backoff{Min: Duration(time.Second), Max: Duration(5 * time.Minute)},
+			Topics: UplinkTopics{
+				Results:     "fleet/v1/{fleet}/{device}/results",
+				Telemetry:   "fleet/v1/{fleet}/{device}/telemetry",
+				DeadLetters: "fleet/v1/{fleet}/{device}/deadletters",
+				Audit:       "fleet/v1/{fleet}/{device}/audit",
+			},
+			BatchRecords: 256,
+			BatchBytes:   256 << 10,
+			Window:       8,
+			Retention:    Duration(7 * 24 * time.Hour),
 		},
 		Engine: Engine{
 			QueueSize:      8,

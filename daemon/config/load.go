@@ -256,12 +256,23 @@ func (c *Config) resolvePaths() {
 	abs(&c.MQTT.External.TLS.Cert)
 	abs(&c.MQTT.External.TLS.Key)
 	abs(&c.MQTT.External.CA)
+	abs(&c.Uplink.CA)
+	abs(&c.Uplink.TLS.Cert)
+	abs(&c.Uplink.TLS.Key)
 }
 
 // derive fills defaults that depend on other values or on presence.
 func (c *Config) derive() {
 	if c.MQTT.External.ClientID == "" {
 		c.MQTT.External.ClientID = "ember-" + c.DeviceID
+	}
+	if c.Uplink.ClientID == "" {
+		c.Uplink.ClientID = c.DeviceID
+	}
+	for i := range c.Redact {
+		if c.Redact[i].Replace == "" {
+			c.Redact[i].Replace = "[REDACTED]"
+		}
 	}
 	for i := range c.Pipelines {
 		p := &c.Pipelines[i]

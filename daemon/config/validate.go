@@ -60,6 +60,7 @@ func (c *Config) Validate() error {
 	c.validateStore(bad)
 	c.validateMQTT(bad)
 	c.validatePipelines(bad)
+	c.validateUplink(bad)
 	return errors.Join(errs...)
 }
 
@@ -318,6 +319,80 @@ func (c *Config) validatePipelines(bad badFunc) {
 		case "reject", "drop_oldest":
 		default:
 			bad(p+".backlog.overflow", "%q is not one of reject, drop_oldest", pl.Backlog.Overflow)
+		}
+	}
+}
+
+var scheduleWindow = regexp.MustCompile(`^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$`)
+
+func (c *Config) validateUplink(bad badFunc) {
+	u := c.Uplink
+	if u.URL != "" {
+		if pu, err := url.Parse(u.URL); err != nil || (pu.Scheme != "tcp" && pu.Scheme != "ssl" && pu.Scheme != "mqtt" && pu.Scheme != "mqtts") || pu.Host == "" {
+			bad("uplink.url", "%q must look like tcp://host:1883 or ssl://host:8883", u.URL)
+		}
+		if u.Fleet == "" {
+			bad("uplink.fleet", "must be set when uplink.url is")
+		} else if !idPattern.MatchString(u.Fleet) {
+			bad("uplink.fleet", "%q must be 1-64 letters, digits, '.', '_', ':' or '-' (it is used in topics)", u.Fleet)
+		}
+	}
+	if (u.TLS.Cert == "") != (u.TLS.Key == "") {
+		bad("uplink.tls", "cert and key must be set together")
+	}
+	if u.Backoff.Min <= 0 || u.Backoff.Max < u.Backoff.Min {
+		bad("uplink.backoff", "min must be positive and max at least min")
+	}
+	for key, t := range map[string]string{"results": u.Topics.Results, "telemetry": u.Topics.Telemetry,
+		"deadletters": u.Topics.DeadLetters, "audit": u.Topics.Audit} {
+		if err := topic.ValidName(t); err != nil {
+			bad("uplink.topics."+key, "%v", err)
+		}
+	}
+	if u.BatchRecords < 1 || u.BatchRecords > 10000 {
+		bad("uplink.batch_records", "must be from 1 to 10000")
+	}
+	if u.BatchBytes < 1<<10 || u.BatchBytes > 64<<20 {
+		bad("uplink.batch_bytes", "must be from 1KiB to 64MiB")
+	}
+	if u.Window < 1 || u.Window > 1000 {
+		bad("uplink.window", "must be from 1 to 1000")
+	}
+	if u.Bandwidth < 0 || u.DailyBudget < 0 {
+		bad("uplink", "bandwidth and daily_budget must not be negative")
+	}
+	if u.Bandwidth > 0 && u.Bandwidth < u.BatchBytes {
+		bad("uplink.bandwidth", "must be at least uplink.batch_bytes per second, or 0 for no cap")
+	}
+	for i, w := range u.Schedule {
+		if !scheduleWindow.MatchString(w) {
+			bad(fmt.Sprintf("uplink.schedule[%d]", i), "%q is not a window like 01:00-05:00", w)
+		}
+	}
+	if u.Retention < 0 {
+		bad("uplink.retention", "must not be negative")
+	}
+	for i, r := range c.Redact {
+		p := fmt.Sprintf("redact[%d]", i)
+		set := 0
+		for _, v := range []string{r.Pattern, r.Field, r.Builtin} {
+			if v != "" {
+				set++
+			}
+		}
+		if set != 1 {
+			bad(p, "set exactly one of pattern, field and builtin")
+			continue
+		}
+		if r.Pattern != "" {
+			if _, err := regexp.Compile(r.Pattern); err != nil {
+				bad(p+".pattern", "%v", err)
+			}
+		}
+		switch r.Builtin {
+		case "", "email", "phone", "ipv4", "serial":
+		default:
+			bad(p+".builtin", "%q is not one of email, phone, ipv4, serial", r.Builtin)
 		}
 	}
 }

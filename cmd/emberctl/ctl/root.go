@@ -99,6 +99,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.outboxCommand(),
 		a.pipelinesCommand(),
 		a.mqttCommand(),
+		a.fleetCommand(),
 	)
 	return root
 }
