@@ -15,14 +15,17 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ember-edge/ember/daemon/api"
+	"github.com/ember-edge/ember/daemon/audit"
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/engine"
+	"github.com/ember-edge/ember/daemon/governor"
 	"github.com/ember-edge/ember/daemon/jobs"
 	"github.com/ember-edge/ember/daemon/llamacpp"
 	"github.com/ember-edge/ember/daemon/models"
 	"github.com/ember-edge/ember/daemon/mqtt"
 	"github.com/ember-edge/ember/daemon/sdnotify"
 	"github.com/ember-edge/ember/daemon/store"
+	"github.com/ember-edge/ember/daemon/telemetry"
 	"github.com/ember-edge/ember/hw"
 	"github.com/ember-edge/ember/internal/buildinfo"
 	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
@@ -135,18 +138,40 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 	if opts.ConfigPath == "" {
 		reload = nil
 	}
+	sampler := hw.NewSampler(hw.Options{StateDir: cfg.StateDir})
+	gov := governor.New(cfg.Governors, sampler, &throttle{eng: eng, jobs: jm}, log.With("component", "governor"))
+	collector := telemetry.NewCollector(telemetry.Source{DeviceID: cfg.DeviceID, Sampler: sampler, Engine: eng,
+		Jobs: jm, Store: st, Governor: gov, Started: started})
+	var metrics *telemetry.MetricsServer
+	if cfg.Metrics.Listen != "" {
+		if metrics, err = telemetry.NewMetricsServer(cfg.Metrics.Listen, collector); err != nil {
+			return err
+		}
+	}
+	auditLog := audit.New(st, cfg.DeviceID, log.With("component", "audit"))
 	srv, err := api.New(api.Deps{
 		Config: cfg, Engine: eng, Registry: reg, Store: st, Jobs: jm, ReloadPipelines: reload, Logger: log,
-		Device: deviceInfo(cfg, prof, started),
+		Device: deviceInfo(cfg, prof, started), Audit: auditLog, Hardware: prof, Governor: gov,
 	})
 	if err != nil {
 		return err
 	}
 	loadAtStart(eng, reg, log)
+	auditLog.Record(ctx, "daemon.start", "emberd", nil, map[string]any{"version": buildinfo.Version, "boot": st.Boot()})
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(gctx, cfg.ShutdownTimeout.D()) })
 	g.Go(func() error { return jm.Run(gctx) })
+	g.Go(func() error { return gov.Run(gctx) })
+	if cfg.Telemetry.Interval > 0 {
+		rep := &telemetry.Reporter{Collector: collector, Store: st, Publisher: pub, Interval: cfg.Telemetry.Interval.D(),
+			Classification: cfg.Telemetry.Classification, Logger: log.With("component", "telemetry")}
+		g.Go(func() error { return rep.Run(gctx) })
+	}
+	if metrics != nil {
+		g.Go(func() error { return metrics.Run(gctx) })
+		log.Info("metrics endpoint", "addr", "http://"+metrics.Addr()+"/metrics")
+	}
 	g.Go(func() error {
 		return jm.Maintain(gctx, jobs.MaintainOptions{JobRetention: cfg.Store.JobRetention.D(),
 			CompactMin: int64(cfg.Store.CompactMin), CompactRatio: cfg.Store.CompactRatio})
@@ -270,3 +295,25 @@ func deviceInfo(cfg *config.Config, prof *hw.Profile, started time.Time) api.Dev
 		}
 	}
 }
+
+// throttle is the governors' hold on the engine and the job queue.
+type throttle struct {
+	eng  *engine.Engine
+	jobs *jobs.Manager
+}
+
+func (t *throttle) Throttle(on bool, threads, parallel int) {
+	for _, m := range t.eng.Models() {
+		st := m.Settings()
+		if on {
+			m.SetThreads(min(threads, st.Threads))
+			m.SetParallelLimit(parallel)
+		} else {
+			m.SetThreads(st.Threads)
+			m.SetParallelLimit(st.Parallel)
+		}
+	}
+}
+
+func (t *throttle) HoldBelow(p int)                  { t.jobs.HoldBelow(p) }
+func (t *throttle) RefuseBelow(p int, reason string) { t.jobs.RefuseBelow(p, reason) }

@@ -66,6 +66,7 @@ llama: {lib_dir: %s}
 grpc: {socket: %s/ember.sock}
 engine: {threads: 1, queue_size: 4}
 mqtt: {embedded: {listen: ""}}
+metrics: {listen: ""}
 models:
   - {name: tiny, path: %s, default: true}
 %s`, dir, testkit.LibDir(t), dir, model, extra)
@@ -200,6 +201,24 @@ func TestEmberctlAgainstARunningDaemon(t *testing.T) {
 	}
 	if md["architecture"] != "llama" || md["chat_template"] == "" || md["parameter_count"] == nil {
 		t.Fatalf("inspect metadata %v", md)
+	}
+
+	out, _, err = d.ctl(t, "hw", "-o", "json")
+	var prof struct {
+		Platform string `json:"platform"`
+		CPU      struct {
+			PhysicalCores int `json:"physical_cores"`
+		} `json:"cpu"`
+		Recommended struct {
+			Threads struct{ Value int } `json:"threads"`
+		} `json:"recommended"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &prof) != nil || prof.Platform == "" || prof.CPU.PhysicalCores < 1 || prof.Recommended.Threads.Value < 1 {
+		t.Fatalf("emberctl hw -o json: %v\n%s", err, out)
+	}
+	out, _, _ = d.ctl(t, "status")
+	if !strings.Contains(out, "thermal") || !strings.Contains(out, "disk") {
+		t.Errorf("status does not show the governors:\n%s", out)
 	}
 
 	out, _, err = d.ctl(t, "models", "ls")

@@ -26,9 +26,11 @@ import (
 	"github.com/ember-edge/ember/daemon/audit"
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/engine"
+	"github.com/ember-edge/ember/daemon/governor"
 	"github.com/ember-edge/ember/daemon/jobs"
 	"github.com/ember-edge/ember/daemon/models"
 	"github.com/ember-edge/ember/daemon/store"
+	"github.com/ember-edge/ember/hw"
 	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
 )
 
@@ -44,6 +46,10 @@ type Deps struct {
 	ReloadPipelines func() ([]string, error)
 	// Audit records what callers do; nil records nothing.
 	Audit *audit.Log
+	// Hardware is the profile detected at start.
+	Hardware *hw.Profile
+	// Governor reports the governors' state; nil when none runs.
+	Governor *governor.Governor
 	Device          DeviceInfo
 	Logger          *slog.Logger
 }

@@ -32,6 +32,10 @@ type Config struct {
 	Pipelines       []Pipeline   `yaml:"pipelines"`
 	Uplink          Uplink       `yaml:"uplink"`
 	Redact          []RedactRule `yaml:"redact"`
+	Fleet           Fleet        `yaml:"fleet"`
+	Governors       Governors    `yaml:"governors"`
+	Telemetry       Telemetry    `yaml:"telemetry"`
+	Metrics         Metrics      `yaml:"metrics"`
 
 	// lines maps dotted key paths to the line they were set on, so that
 	// validation errors can point into the file.
@@ -148,6 +152,14 @@ func Default() *Config {
 				Backoff:   Backoff{Min: Duration(500 * time.Millisecond), Max: Duration(time.Minute)},
 			},
 		},
+		Fleet: Fleet{KeepVersions: 2, MaxBootAttempts: 3},
+		Governors: Governors{
+			Interval: Duration(10 * time.Second),
+			Thermal:  ThermalGovernor{MaxCelsius: 80, ResumeCelsius: 70, Threads: 1, Parallel: 1, PauseBelowPriority: 5},
+			Disk:     DiskGovernor{MinFree: 256 << 20, PauseBelowPriority: 5},
+		},
+		Telemetry: Telemetry{Interval: Duration(time.Minute), Classification: "shared"},
+		Metrics:   Metrics{Listen: "127.0.0.1:9464"},
 		Uplink: Uplink{
 			Backoff: Backoff{Min: Duration(time.Second), Max: Duration(5 * time.Minute)},
 			Topics: UplinkTopics{

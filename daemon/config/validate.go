@@ -61,6 +61,7 @@ func (c *Config) Validate() error {
 	c.validateMQTT(bad)
 	c.validatePipelines(bad)
 	c.validateUplink(bad)
+	c.validateOps(bad)
 	return errors.Join(errs...)
 }
 
@@ -394,5 +395,57 @@ func (c *Config) validateUplink(bad badFunc) {
 		default:
 			bad(p+".builtin", "%q is not one of email, phone, ipv4, serial", r.Builtin)
 		}
+	}
+}
+
+func (c *Config) validateOps(bad badFunc) {
+	g := c.Governors
+	if g.Interval < Duration(time.Second) {
+		bad("governors.interval", "must be at least 1s")
+	}
+	if t := g.Thermal; t.MaxCelsius != 0 {
+		if t.MaxCelsius < 30 || t.MaxCelsius > 120 {
+			bad("governors.thermal.max_celsius", "%g is not a plausible limit (30 to 120, or 0 to disable)", t.MaxCelsius)
+		}
+		if t.ResumeCelsius >= t.MaxCelsius {
+			bad("governors.thermal.resume_celsius", "must be below max_celsius, or the throttle would flap")
+		}
+		if t.Threads < 1 || t.Parallel < 1 {
+			bad("governors.thermal", "threads and parallel while throttled must be at least 1")
+		}
+	}
+	for key, p := range map[string]int{"governors.thermal.pause_below_priority": g.Thermal.PauseBelowPriority,
+		"governors.disk.pause_below_priority": g.Disk.PauseBelowPriority} {
+		if p < 0 || p > 10 {
+			bad(key, "must be from 0 (pause nothing) to 10 (pause everything)")
+		}
+	}
+	if g.Disk.MinFree < 0 {
+		bad("governors.disk.min_free", "must not be negative")
+	}
+	if c.Telemetry.Interval < 0 || (c.Telemetry.Interval > 0 && c.Telemetry.Interval < Duration(time.Second)) {
+		bad("telemetry.interval", "must be 0 (off) or at least 1s")
+	}
+	switch c.Telemetry.Classification {
+	case "shared", "local":
+	default:
+		bad("telemetry.classification", "%q is not one of shared, local", c.Telemetry.Classification)
+	}
+	if c.Metrics.Listen != "" {
+		if err := validHostPort(c.Metrics.Listen); err != nil {
+			bad("metrics.listen", "%v", err)
+		}
+	}
+	if c.Fleet.KeepVersions < 1 || c.Fleet.KeepVersions > 20 {
+		bad("fleet.keep_versions", "must be from 1 to 20")
+	}
+	if c.Fleet.MaxBootAttempts < 1 {
+		bad("fleet.max_boot_attempts", "must be at least 1")
+	}
+	if c.Fleet.Bandwidth < 0 {
+		bad("fleet.bandwidth", "must not be negative")
+	}
+	if len(c.Fleet.TrustedKeys) > 0 && c.Uplink.URL == "" {
+		bad("fleet.trusted_keys", "fleet updates arrive over the uplink: set uplink.url too")
 	}
 }

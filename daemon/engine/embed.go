@@ -74,7 +74,7 @@ type embedder struct {
 func (s *scheduler) embed(j *job) {
 	vecs, err := s.embedAll(j)
 	if err != nil {
-		err = fmt.Errorf("embed with %q: %w", s.m.name, err)
+		err = fmt.Errorf("embed with %q: %w", s.m.Name(), err)
 	}
 	j.emb.result <- embedResult{vectors: vecs, err: err}
 }

@@ -160,7 +160,7 @@ func (e *Engine) Models() []*Model {
 			out = append(out, m)
 		}
 	}
-	slices.SortFunc(out, func(a, b *Model) int { return cmp.Compare(a.name, b.name) })
+	slices.SortFunc(out, func(a, b *Model) int { return cmp.Compare(a.Name(), b.Name()) })
 	return out
 }
 
@@ -168,7 +168,7 @@ func (e *Engine) Models() []*Model {
 // process.
 func (e *Engine) Close() {
 	for _, m := range e.Models() {
-		_ = e.Unload(m.name)
+		_ = e.Unload(m.Name())
 	}
 }
 
@@ -178,8 +178,31 @@ func (e *Engine) Stalled(limit time.Duration) []string {
 	var out []string
 	for _, m := range e.Models() {
 		if start := m.sched.stepStart.Load(); start != 0 && time.Since(time.Unix(0, start)) > limit {
-			out = append(out, m.name)
+			out = append(out, m.Name())
 		}
 	}
 	return out
+}
+
+// Rename makes the loaded model from serve as to: requests for to go to
+// it from now on. A model already loaded as to is unloaded, its queued
+// requests failing with ErrUnloaded. It is how a checked update takes
+// traffic without loading the model a second time.
+func (e *Engine) Rename(from, to string) error {
+	e.mu.Lock()
+	m := e.models[from]
+	if m == nil {
+		e.mu.Unlock()
+		return fmt.Errorf("rename model %q: %w", from, ErrModelNotLoaded)
+	}
+	old := e.models[to]
+	delete(e.models, from)
+	m.setName(to)
+	e.models[to] = m
+	e.mu.Unlock()
+	if old != nil && old != m {
+		old.close()
+	}
+	e.opts.Logger.Info("model renamed", "from", from, "to", to)
+	return nil
 }

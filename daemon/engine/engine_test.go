@@ -576,3 +576,25 @@ func TestStreamIntervalSendsTheSameTextInFewerPieces(t *testing.T) {
 		t.Errorf("first piece after %v though the first token came after %v: the first piece must not wait", firstPiece, res.TimeToFirstToken)
 	}
 }
+
+func TestThreadsAndParallelismChangeWhileServing(t *testing.T) {
+	e := newEngine(t, Options{Threads: 2, Parallel: 2})
+	m := loadTiny(t, e)
+	m.SetThreads(1)
+	generate(t, m, Request{Prompt: "after the change", MaxTokens: 4, Sampling: greedy})
+	if m.Threads() != 1 {
+		t.Fatalf("threads %d after SetThreads(1)", m.Threads())
+	}
+	m.SetParallelLimit(1)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() { generate(t, m, Request{Prompt: "x", MaxTokens: 8, Sampling: greedy}) })
+	}
+	wg.Wait()
+	m.SetThreads(2)
+	m.SetParallelLimit(2)
+	generate(t, m, Request{Prompt: "back to normal", MaxTokens: 4, Sampling: greedy})
+	if m.Threads() != 2 {
+		t.Fatalf("threads %d", m.Threads())
+	}
+}

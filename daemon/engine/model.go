@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -29,7 +30,7 @@ type Settings struct {
 // Model is a loaded model. Its methods are safe for concurrent use; the
 // scheduler serialises the work that touches llama.cpp contexts.
 type Model struct {
-	name     string
+	name     atomic.Pointer[string] // Rename changes it while requests run
 	path     string
 	file     *gguf.File
 	meta     gguf.Metadata
@@ -47,6 +48,7 @@ type Model struct {
 
 	eogOnce sync.Once
 	eog     []llama.Token
+	threads atomic.Int32 // current, which the governor may lower
 
 	sched *scheduler
 }
@@ -76,7 +78,7 @@ func loadModel(spec ModelSpec, opts *Options) (*Model, error) {
 		return nil, fmt.Errorf("llama.cpp could not load %s (run with llama.verbose: true for its log): %v", spec.Path, err)
 	}
 	m := &Model{
-		name: spec.Name, path: spec.Path, file: f, meta: meta, settings: st, opts: opts,
+		path: spec.Path, file: f, meta: meta, settings: st, opts: opts,
 		loadedAt: time.Now(), lm: lm,
 		vocab:     llama.ModelGetVocab(lm),
 		nEmbd:     llama.ModelNEmbd(lm),
@@ -84,6 +86,8 @@ func loadModel(spec ModelSpec, opts *Options) (*Model, error) {
 		template:  llama.ModelChatTemplate(lm, ""),
 		specials:  specialTexts(f),
 	}
+	m.setName(spec.Name)
+	m.threads.Store(int32(st.Threads))
 	m.nVocab = llama.VocabNTokens(m.vocab)
 	if llama.ModelHasEncoder(lm) && llama.ModelHasDecoder(lm) {
 		llama.ModelFree(lm)
@@ -161,7 +165,9 @@ func (m *Model) close() {
 }
 
 // Name returns the name the model was loaded under.
-func (m *Model) Name() string { return m.name }
+func (m *Model) Name() string { return *m.name.Load() }
+
+func (m *Model) setName(name string) { m.name.Store(&name) }
 
 // Path returns the model's file.
 func (m *Model) Path() string { return m.path }
@@ -177,6 +183,28 @@ func (m *Model) LoadedAt() time.Time { return m.loadedAt }
 
 // EmbeddingSize is the length of the model's embedding vectors.
 func (m *Model) EmbeddingSize() int { return int(m.nEmbd) }
+
+// SetThreads changes the decoding threads (the thermal governor lowers
+// them on a hot board). It applies between steps and returns at once.
+func (m *Model) SetThreads(n int) {
+	n = max(n, 1)
+	select {
+	case m.sched.ctrl <- func() {
+		llama.SetNThreads(m.sched.lctx, int32(n), int32(n))
+		m.threads.Store(int32(n))
+	}:
+	case <-m.sched.done:
+	}
+}
+
+// Threads returns the decoding threads in use.
+func (m *Model) Threads() int { return int(m.threads.Load()) }
+
+// SetParallelLimit caps the sequences decoded together, at most the
+// loaded parallelism; new requests wait in the queue meanwhile.
+func (m *Model) SetParallelLimit(n int) {
+	m.sched.limit.Store(int32(min(max(n, 1), m.settings.Parallel)))
+}
 
 // Stats returns the scheduler's counters.
 func (m *Model) Stats() Stats { return m.sched.stats() }
@@ -254,7 +282,7 @@ func (r Result) TokensPerSecond() float64 {
 // stops decoding within one token.
 func (m *Model) Generate(ctx context.Context, req Request, emit func(text string) error) (Result, error) {
 	if !m.generates {
-		return Result{}, fmt.Errorf("%w: model %q is an embedding model and cannot generate text", ErrInvalidRequest, m.name)
+		return Result{}, fmt.Errorf("%w: model %q is an embedding model and cannot generate text", ErrInvalidRequest, m.Name())
 	}
 	segs := req.Segments
 	if segs == nil {
@@ -367,7 +395,7 @@ type Message struct {
 // assistant's reply. The rendered prompt is returned in Result.Prompt.
 func (m *Model) Chat(ctx context.Context, msgs []Message, req Request, emit func(text string) error) (Result, error) {
 	if !m.generates {
-		return Result{}, fmt.Errorf("%w: model %q is an embedding model and cannot chat", ErrInvalidRequest, m.name)
+		return Result{}, fmt.Errorf("%w: model %q is an embedding model and cannot chat", ErrInvalidRequest, m.Name())
 	}
 	segs, rendered, err := m.renderChat(msgs)
 	if err != nil {

@@ -73,6 +73,11 @@ type scheduler struct {
 	queue chan *job
 	quit  chan struct{}
 	done  chan struct{}
+	// ctrl carries changes to the context (threads) to the goroutine that
+	// owns it; they apply between steps.
+	ctrl chan func()
+	// limit caps active sequences below len(slots) (the thermal governor).
+	limit atomic.Int32
 
 	mu     sync.RWMutex // guards closed against submit
 	closed bool
@@ -113,12 +118,14 @@ func newScheduler(m *Model) (*scheduler, error) {
 		nBatch:  st.BatchSize,
 		slots:   make([]*sequence, st.Parallel),
 		queue:   make(chan *job, m.opts.QueueSize),
+		ctrl:    make(chan func(), 4),
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
 	// llama.cpp rounds the context up (to a multiple of 256); report what
 	// the model really runs with.
 	m.settings.Context = s.nCtxSeq
+	s.limit.Store(int32(st.Parallel))
 	go s.run()
 	return s, nil
 }
@@ -129,7 +136,7 @@ func (s *scheduler) submit(j *job) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return fmt.Errorf("model %q: %w", s.m.name, ErrUnloaded)
+		return fmt.Errorf("model %q: %w", s.m.Name(), ErrUnloaded)
 	}
 	select {
 	case s.queue <- j:
@@ -137,7 +144,7 @@ func (s *scheduler) submit(j *job) error {
 		return nil
 	default:
 		return fmt.Errorf("model %q: %w (%d waiting): retry later or raise engine.queue_size",
-			s.m.name, ErrQueueFull, cap(s.queue))
+			s.m.Name(), ErrQueueFull, cap(s.queue))
 	}
 }
 
@@ -167,6 +174,9 @@ func (s *scheduler) run() {
 			select {
 			case <-s.quit:
 				return
+			case fn := <-s.ctrl:
+				fn()
+				continue
 			case j := <-s.queue:
 				s.admit(j)
 			}
@@ -175,6 +185,8 @@ func (s *scheduler) run() {
 		select {
 		case <-s.quit:
 			return
+		case fn := <-s.ctrl:
+			fn()
 		default:
 		}
 		s.step()
@@ -183,7 +195,7 @@ func (s *scheduler) run() {
 
 // admitWaiting takes queued jobs while a slot is free, without blocking.
 func (s *scheduler) admitWaiting() {
-	for s.active < len(s.slots) {
+	for s.active < min(len(s.slots), int(max(s.limit.Load(), 1))) {
 		select {
 		case j := <-s.queue:
 			s.admit(j)
@@ -222,7 +234,7 @@ func (s *scheduler) admit(j *job) {
 	}
 	// Unreachable: callers admit only while a slot is free.
 	llama.SamplerFree(j.gen.sampler)
-	j.out.push(event{err: fmt.Errorf("model %q: %w", s.m.name, ErrQueueFull)})
+	j.out.push(event{err: fmt.Errorf("model %q: %w", s.m.Name(), ErrQueueFull)})
 }
 
 // step advances every active sequence: one decoded token each, and a
@@ -356,7 +368,7 @@ func (s *scheduler) failBatch(ret int32, err error) {
 	if err != nil {
 		reason = err.Error()
 	}
-	s.m.opts.Logger.Error("decode failed", "model", s.m.name, "reason", reason)
+	s.m.opts.Logger.Error("decode failed", "model", s.m.Name(), "reason", reason)
 	for _, q := range s.slots {
 		if q != nil && q.inBatch > 0 {
 			s.finish(q, nil, fmt.Errorf("%w: %s", ErrDecode, reason))
@@ -369,7 +381,7 @@ func (s *scheduler) shutdown() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	gone := fmt.Errorf("model %q: %w", s.m.name, ErrUnloaded)
+	gone := fmt.Errorf("model %q: %w", s.m.Name(), ErrUnloaded)
 	for _, q := range s.slots {
 		if q != nil {
 			s.finish(q, nil, gone)

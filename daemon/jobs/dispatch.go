@@ -164,7 +164,11 @@ func (m *Manager) skip(now time.Time) func(store.Job) bool {
 		}
 	}
 	def, hasDef := m.reg.Default()
+	hold := int(m.holdBelow.Load())
 	return func(j store.Job) bool {
+		if j.Priority < hold {
+			return true
+		}
 		if b := m.bucket(j.Pipeline, now); b != nil {
 			m.limiterMu.Lock()
 			limited := !b.allow(now)

@@ -57,6 +57,9 @@ func (m *Manager) ingestOne(ctx context.Context, p *pipeline.Pipeline, msg pipel
 	cfg := p.Config()
 	now := m.opts.Now()
 	m.stats.ingested.Add(1)
+	if *cfg.Priority < int(m.refuseBelow.Load()) {
+		return m.refuse(ctx, p, msg, *m.refuseWhy.Load(), nil)
+	}
 	prep, err := p.Prepare(msg, m.opts.MaxPayload)
 	var ie *pipeline.InputError
 	if errors.As(err, &ie) {

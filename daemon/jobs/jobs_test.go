@@ -490,3 +490,40 @@ func TestSubmitValidatesTheSchema(t *testing.T) {
 	}
 	_ = jsonschema.ErrUnsupported
 }
+
+func TestGovernorsHoldAndRefuseLowPriorityWork(t *testing.T) {
+	h := start(t, `
+  - name: routine
+    match: plant/routine
+    decode: text
+    prompt: "{{.text}}"
+    max_tokens: 2
+    priority: 2
+  - name: alarm
+    match: plant/alarm
+    decode: text
+    prompt: "{{.text}}"
+    max_tokens: 2
+    priority: 9
+`, true)
+	h.m.HoldBelow(5) // a hot board
+	h.m.Ingest(ctx, mqttMsg("plant/routine", "daily summary", 1))
+	h.m.Ingest(ctx, mqttMsg("plant/alarm", "overheat", 2))
+	h.pub.next(t, "ember/v1/press-07/result/alarm")
+	time.Sleep(1500 * time.Millisecond) // a dispatch round or more
+	if q, _ := h.st.Jobs(store.JobFilter{State: store.JobQueued}); len(q) != 1 || q[0].Pipeline != "routine" {
+		t.Fatalf("while hot, the routine job should wait: %+v", q)
+	}
+	h.m.HoldBelow(0) // cooled down
+	h.pub.next(t, "ember/v1/press-07/result/routine")
+
+	h.m.RefuseBelow(5, "the state disk is low on space")
+	if err := h.m.Ingest(ctx, mqttMsg("plant/routine", "refused", 3)); err != nil {
+		t.Fatal(err)
+	}
+	if p := h.pub.next(t, "ember/v1/press-07/error/routine"); !strings.Contains(string(p.payload), "low on space") {
+		t.Fatalf("error message %s", p.payload)
+	}
+	h.m.Ingest(ctx, mqttMsg("plant/alarm", "still taken", 4))
+	h.pub.next(t, "ember/v1/press-07/result/alarm")
+}

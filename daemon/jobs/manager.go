@@ -59,6 +59,12 @@ type Manager struct {
 	runMu   sync.Mutex
 	running map[uint64]context.CancelCauseFunc
 
+	// holdBelow and refuseBelow are set by the governors: jobs below the
+	// first priority wait; messages below the second are refused.
+	holdBelow   atomic.Int32
+	refuseBelow atomic.Int32
+	refuseWhy   atomic.Pointer[string]
+
 	stats counters
 }
 
@@ -196,4 +202,18 @@ func fmtErr(err error) string {
 		return ""
 	}
 	return fmt.Sprint(err)
+}
+
+// HoldBelow holds back queued jobs with a priority below p (0: none):
+// the thermal governor's pause of low-priority pipelines.
+func (m *Manager) HoldBelow(p int) {
+	m.holdBelow.Store(int32(p))
+	m.poke()
+}
+
+// RefuseBelow makes pipelines with a priority below p refuse new
+// messages, with reason (0: none): the disk governor's low-space mode.
+func (m *Manager) RefuseBelow(p int, reason string) {
+	m.refuseWhy.Store(&reason)
+	m.refuseBelow.Store(int32(p))
 }

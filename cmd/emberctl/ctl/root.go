@@ -100,6 +100,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.pipelinesCommand(),
 		a.mqttCommand(),
 		a.fleetCommand(),
+		a.hwCommand(),
 	)
 	return root
 }

@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ember-edge/ember/hw"
 	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
 )
 
@@ -41,6 +43,21 @@ func (a *app) statusCommand() *cobra.Command {
 			if len(info.LoadedModels) == 0 {
 				fmt.Fprintf(tw, "models\tnone loaded\n")
 			}
+			if g := info.Governors; g != nil {
+				thermal := g.Thermal
+				if g.Celsius > 0 {
+					thermal += fmt.Sprintf(" (%.1f°C)", g.Celsius)
+				}
+				if g.HeldBelowPriority > 0 {
+					thermal += fmt.Sprintf(", holding jobs below priority %d", g.HeldBelowPriority)
+				}
+				fmt.Fprintf(tw, "thermal\t%s\n", thermal)
+				disk := fmt.Sprintf("%s free", bytesHuman(int64(g.DiskFreeBytes)))
+				if g.DiskLow {
+					disk += fmt.Sprintf(", LOW: refusing work below priority %d", g.RefusedBelowPriority)
+				}
+				fmt.Fprintf(tw, "disk\t%s\n", disk)
+			}
 			for _, m := range info.LoadedModels {
 				fmt.Fprintf(tw, "model\t%s: ctx %d, %d threads, %d active, %d/%d queued, %d requests, %d tokens\n",
 					m.Name, m.Context, m.Threads, m.Active, m.QueueDepth, m.QueueCapacity, m.RequestsTotal, m.TokensGeneratedTotal)
@@ -51,3 +68,33 @@ func (a *app) statusCommand() *cobra.Command {
 }
 
 func absPath(p string) (string, error) { return filepath.Abs(p) }
+
+func (a *app) hwCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "hw",
+		Short: "Show the hardware profile the running daemon detected, with its recommendations",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			conn, err := a.dial()
+			if err != nil {
+				return err
+			}
+			resp, err := emberv1.NewDeviceServiceClient(conn).Hardware(a.ctx, &emberv1.HardwareRequest{})
+			if err != nil {
+				return err
+			}
+			if a.json() {
+				var v any
+				if err := json.Unmarshal([]byte(resp.ProfileJson), &v); err != nil {
+					return err
+				}
+				return a.printJSON(v)
+			}
+			var p hw.Profile
+			if err := json.Unmarshal([]byte(resp.ProfileJson), &p); err != nil {
+				return err
+			}
+			return hw.WriteText(a.stdout, &p)
+		},
+	}
+}

@@ -23,6 +23,181 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type HardwareRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HardwareRequest) Reset() {
+	*x = HardwareRequest{}
+	mi := &file_ember_v1_device_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HardwareRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HardwareRequest) ProtoMessage() {}
+
+func (x *HardwareRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ember_v1_device_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HardwareRequest.ProtoReflect.Descriptor instead.
+func (*HardwareRequest) Descriptor() ([]byte, []int) {
+	return file_ember_v1_device_proto_rawDescGZIP(), []int{0}
+}
+
+type HardwareResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// profile_json is the hw.Profile, as JSON.
+	ProfileJson   string `protobuf:"bytes,1,opt,name=profile_json,json=profileJson,proto3" json:"profile_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HardwareResponse) Reset() {
+	*x = HardwareResponse{}
+	mi := &file_ember_v1_device_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HardwareResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HardwareResponse) ProtoMessage() {}
+
+func (x *HardwareResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ember_v1_device_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HardwareResponse.ProtoReflect.Descriptor instead.
+func (*HardwareResponse) Descriptor() ([]byte, []int) {
+	return file_ember_v1_device_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *HardwareResponse) GetProfileJson() string {
+	if x != nil {
+		return x.ProfileJson
+	}
+	return ""
+}
+
+// Governors is the state of the thermal and disk governors.
+type Governors struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// thermal is "normal" or "hot" (throttled).
+	Thermal              string                 `protobuf:"bytes,1,opt,name=thermal,proto3" json:"thermal,omitempty"`
+	Celsius              float64                `protobuf:"fixed64,2,opt,name=celsius,proto3" json:"celsius,omitempty"`
+	ThermalSince         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=thermal_since,json=thermalSince,proto3" json:"thermal_since,omitempty"`
+	DiskLow              bool                   `protobuf:"varint,4,opt,name=disk_low,json=diskLow,proto3" json:"disk_low,omitempty"`
+	DiskFreeBytes        uint64                 `protobuf:"varint,5,opt,name=disk_free_bytes,json=diskFreeBytes,proto3" json:"disk_free_bytes,omitempty"`
+	HeldBelowPriority    int32                  `protobuf:"varint,6,opt,name=held_below_priority,json=heldBelowPriority,proto3" json:"held_below_priority,omitempty"`
+	RefusedBelowPriority int32                  `protobuf:"varint,7,opt,name=refused_below_priority,json=refusedBelowPriority,proto3" json:"refused_below_priority,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *Governors) Reset() {
+	*x = Governors{}
+	mi := &file_ember_v1_device_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Governors) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Governors) ProtoMessage() {}
+
+func (x *Governors) ProtoReflect() protoreflect.Message {
+	mi := &file_ember_v1_device_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Governors.ProtoReflect.Descriptor instead.
+func (*Governors) Descriptor() ([]byte, []int) {
+	return file_ember_v1_device_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Governors) GetThermal() string {
+	if x != nil {
+		return x.Thermal
+	}
+	return ""
+}
+
+func (x *Governors) GetCelsius() float64 {
+	if x != nil {
+		return x.Celsius
+	}
+	return 0
+}
+
+func (x *Governors) GetThermalSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ThermalSince
+	}
+	return nil
+}
+
+func (x *Governors) GetDiskLow() bool {
+	if x != nil {
+		return x.DiskLow
+	}
+	return false
+}
+
+func (x *Governors) GetDiskFreeBytes() uint64 {
+	if x != nil {
+		return x.DiskFreeBytes
+	}
+	return 0
+}
+
+func (x *Governors) GetHeldBelowPriority() int32 {
+	if x != nil {
+		return x.HeldBelowPriority
+	}
+	return 0
+}
+
+func (x *Governors) GetRefusedBelowPriority() int32 {
+	if x != nil {
+		return x.RefusedBelowPriority
+	}
+	return 0
+}
+
 type InfoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -31,7 +206,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_ember_v1_device_proto_msgTypes[0]
+	mi := &file_ember_v1_device_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -43,7 +218,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ember_v1_device_proto_msgTypes[0]
+	mi := &file_ember_v1_device_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -56,7 +231,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_ember_v1_device_proto_rawDescGZIP(), []int{0}
+	return file_ember_v1_device_proto_rawDescGZIP(), []int{3}
 }
 
 type HostSummary struct {
@@ -76,7 +251,7 @@ type HostSummary struct {
 
 func (x *HostSummary) Reset() {
 	*x = HostSummary{}
-	mi := &file_ember_v1_device_proto_msgTypes[1]
+	mi := &file_ember_v1_device_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -88,7 +263,7 @@ func (x *HostSummary) String() string {
 func (*HostSummary) ProtoMessage() {}
 
 func (x *HostSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ember_v1_device_proto_msgTypes[1]
+	mi := &file_ember_v1_device_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -101,7 +276,7 @@ func (x *HostSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostSummary.ProtoReflect.Descriptor instead.
 func (*HostSummary) Descriptor() ([]byte, []int) {
-	return file_ember_v1_device_proto_rawDescGZIP(), []int{1}
+	return file_ember_v1_device_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *HostSummary) GetHostname() string {
@@ -185,7 +360,7 @@ type LoadedModel struct {
 
 func (x *LoadedModel) Reset() {
 	*x = LoadedModel{}
-	mi := &file_ember_v1_device_proto_msgTypes[2]
+	mi := &file_ember_v1_device_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -197,7 +372,7 @@ func (x *LoadedModel) String() string {
 func (*LoadedModel) ProtoMessage() {}
 
 func (x *LoadedModel) ProtoReflect() protoreflect.Message {
-	mi := &file_ember_v1_device_proto_msgTypes[2]
+	mi := &file_ember_v1_device_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -210,7 +385,7 @@ func (x *LoadedModel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadedModel.ProtoReflect.Descriptor instead.
 func (*LoadedModel) Descriptor() ([]byte, []int) {
-	return file_ember_v1_device_proto_rawDescGZIP(), []int{2}
+	return file_ember_v1_device_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *LoadedModel) GetName() string {
@@ -283,13 +458,14 @@ type InfoResponse struct {
 	LlamaLibDir    string                 `protobuf:"bytes,10,opt,name=llama_lib_dir,json=llamaLibDir,proto3" json:"llama_lib_dir,omitempty"`
 	ComputeDevices []string               `protobuf:"bytes,11,rep,name=compute_devices,json=computeDevices,proto3" json:"compute_devices,omitempty"`
 	StateDir       string                 `protobuf:"bytes,12,opt,name=state_dir,json=stateDir,proto3" json:"state_dir,omitempty"`
+	Governors      *Governors             `protobuf:"bytes,13,opt,name=governors,proto3" json:"governors,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_ember_v1_device_proto_msgTypes[3]
+	mi := &file_ember_v1_device_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -301,7 +477,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ember_v1_device_proto_msgTypes[3]
+	mi := &file_ember_v1_device_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -314,7 +490,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_ember_v1_device_proto_rawDescGZIP(), []int{3}
+	return file_ember_v1_device_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *InfoResponse) GetDeviceId() string {
@@ -401,11 +577,29 @@ func (x *InfoResponse) GetStateDir() string {
 	return ""
 }
 
+func (x *InfoResponse) GetGovernors() *Governors {
+	if x != nil {
+		return x.Governors
+	}
+	return nil
+}
+
 var File_ember_v1_device_proto protoreflect.FileDescriptor
 
 const file_ember_v1_device_proto_rawDesc = "" +
 	"\n" +
-	"\x15ember/v1/device.proto\x12\bember.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\r\n" +
+	"\x15ember/v1/device.proto\x12\bember.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x11\n" +
+	"\x0fHardwareRequest\"5\n" +
+	"\x10HardwareResponse\x12!\n" +
+	"\fprofile_json\x18\x01 \x01(\tR\vprofileJson\"\xa9\x02\n" +
+	"\tGovernors\x12\x18\n" +
+	"\athermal\x18\x01 \x01(\tR\athermal\x12\x18\n" +
+	"\acelsius\x18\x02 \x01(\x01R\acelsius\x12?\n" +
+	"\rthermal_since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\fthermalSince\x12\x19\n" +
+	"\bdisk_low\x18\x04 \x01(\bR\adiskLow\x12&\n" +
+	"\x0fdisk_free_bytes\x18\x05 \x01(\x04R\rdiskFreeBytes\x12.\n" +
+	"\x13held_below_priority\x18\x06 \x01(\x05R\x11heldBelowPriority\x124\n" +
+	"\x16refused_below_priority\x18\a \x01(\x05R\x14refusedBelowPriority\"\r\n" +
 	"\vInfoRequest\"\x9e\x02\n" +
 	"\vHostSummary\x12\x1a\n" +
 	"\bhostname\x18\x01 \x01(\tR\bhostname\x12\x0e\n" +
@@ -426,7 +620,7 @@ const file_ember_v1_device_proto_rawDesc = "" +
 	"\x06active\x18\x05 \x01(\x05R\x06active\x12%\n" +
 	"\x0equeue_capacity\x18\x06 \x01(\x05R\rqueueCapacity\x12%\n" +
 	"\x0erequests_total\x18\a \x01(\x04R\rrequestsTotal\x124\n" +
-	"\x16tokens_generated_total\x18\b \x01(\x04R\x14tokensGeneratedTotal\"\xda\x03\n" +
+	"\x16tokens_generated_total\x18\b \x01(\x04R\x14tokensGeneratedTotal\"\x8d\x04\n" +
 	"\fInfoResponse\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x16\n" +
@@ -443,9 +637,11 @@ const file_ember_v1_device_proto_rawDesc = "" +
 	"\rllama_lib_dir\x18\n" +
 	" \x01(\tR\vllamaLibDir\x12'\n" +
 	"\x0fcompute_devices\x18\v \x03(\tR\x0ecomputeDevices\x12\x1b\n" +
-	"\tstate_dir\x18\f \x01(\tR\bstateDir2F\n" +
+	"\tstate_dir\x18\f \x01(\tR\bstateDir\x121\n" +
+	"\tgovernors\x18\r \x01(\v2\x13.ember.v1.GovernorsR\tgovernors2\x89\x01\n" +
 	"\rDeviceService\x125\n" +
-	"\x04Info\x12\x15.ember.v1.InfoRequest\x1a\x16.ember.v1.InfoResponseB5Z3github.com/ember-edge/ember/protos/ember/v1;emberv1b\x06proto3"
+	"\x04Info\x12\x15.ember.v1.InfoRequest\x1a\x16.ember.v1.InfoResponse\x12A\n" +
+	"\bHardware\x12\x19.ember.v1.HardwareRequest\x1a\x1a.ember.v1.HardwareResponseB5Z3github.com/ember-edge/ember/protos/ember/v1;emberv1b\x06proto3"
 
 var (
 	file_ember_v1_device_proto_rawDescOnce sync.Once
@@ -459,27 +655,34 @@ func file_ember_v1_device_proto_rawDescGZIP() []byte {
 	return file_ember_v1_device_proto_rawDescData
 }
 
-var file_ember_v1_device_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_ember_v1_device_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_ember_v1_device_proto_goTypes = []any{
-	(*InfoRequest)(nil),           // 0: ember.v1.InfoRequest
-	(*HostSummary)(nil),           // 1: ember.v1.HostSummary
-	(*LoadedModel)(nil),           // 2: ember.v1.LoadedModel
-	(*InfoResponse)(nil),          // 3: ember.v1.InfoResponse
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 5: google.protobuf.Duration
+	(*HardwareRequest)(nil),       // 0: ember.v1.HardwareRequest
+	(*HardwareResponse)(nil),      // 1: ember.v1.HardwareResponse
+	(*Governors)(nil),             // 2: ember.v1.Governors
+	(*InfoRequest)(nil),           // 3: ember.v1.InfoRequest
+	(*HostSummary)(nil),           // 4: ember.v1.HostSummary
+	(*LoadedModel)(nil),           // 5: ember.v1.LoadedModel
+	(*InfoResponse)(nil),          // 6: ember.v1.InfoResponse
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
 }
 var file_ember_v1_device_proto_depIdxs = []int32{
-	4, // 0: ember.v1.InfoResponse.started_at:type_name -> google.protobuf.Timestamp
-	5, // 1: ember.v1.InfoResponse.uptime:type_name -> google.protobuf.Duration
-	1, // 2: ember.v1.InfoResponse.host:type_name -> ember.v1.HostSummary
-	2, // 3: ember.v1.InfoResponse.loaded_models:type_name -> ember.v1.LoadedModel
-	0, // 4: ember.v1.DeviceService.Info:input_type -> ember.v1.InfoRequest
-	3, // 5: ember.v1.DeviceService.Info:output_type -> ember.v1.InfoResponse
-	5, // [5:6] is the sub-list for method output_type
-	4, // [4:5] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	7, // 0: ember.v1.Governors.thermal_since:type_name -> google.protobuf.Timestamp
+	7, // 1: ember.v1.InfoResponse.started_at:type_name -> google.protobuf.Timestamp
+	8, // 2: ember.v1.InfoResponse.uptime:type_name -> google.protobuf.Duration
+	4, // 3: ember.v1.InfoResponse.host:type_name -> ember.v1.HostSummary
+	5, // 4: ember.v1.InfoResponse.loaded_models:type_name -> ember.v1.LoadedModel
+	2, // 5: ember.v1.InfoResponse.governors:type_name -> ember.v1.Governors
+	3, // 6: ember.v1.DeviceService.Info:input_type -> ember.v1.InfoRequest
+	0, // 7: ember.v1.DeviceService.Hardware:input_type -> ember.v1.HardwareRequest
+	6, // 8: ember.v1.DeviceService.Info:output_type -> ember.v1.InfoResponse
+	1, // 9: ember.v1.DeviceService.Hardware:output_type -> ember.v1.HardwareResponse
+	8, // [8:10] is the sub-list for method output_type
+	6, // [6:8] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_ember_v1_device_proto_init() }
@@ -493,7 +696,7 @@ func file_ember_v1_device_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ember_v1_device_proto_rawDesc), len(file_ember_v1_device_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

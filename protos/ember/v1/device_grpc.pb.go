@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	DeviceService_Info_FullMethodName = "/ember.v1.DeviceService/Info"
+	DeviceService_Info_FullMethodName     = "/ember.v1.DeviceService/Info"
+	DeviceService_Hardware_FullMethodName = "/ember.v1.DeviceService/Hardware"
 )
 
 // DeviceServiceClient is the client API for DeviceService service.
@@ -29,6 +30,9 @@ const (
 // DeviceService describes the appliance and the daemon running on it.
 type DeviceServiceClient interface {
 	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoResponse, error)
+	// Hardware returns the hardware profile the daemon detected at start,
+	// with its recommendations, as `emberd hw -o json` prints it.
+	Hardware(ctx context.Context, in *HardwareRequest, opts ...grpc.CallOption) (*HardwareResponse, error)
 }
 
 type deviceServiceClient struct {
@@ -49,6 +53,16 @@ func (c *deviceServiceClient) Info(ctx context.Context, in *InfoRequest, opts ..
 	return out, nil
 }
 
+func (c *deviceServiceClient) Hardware(ctx context.Context, in *HardwareRequest, opts ...grpc.CallOption) (*HardwareResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HardwareResponse)
+	err := c.cc.Invoke(ctx, DeviceService_Hardware_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DeviceServiceServer is the server API for DeviceService service.
 // All implementations must embed UnimplementedDeviceServiceServer
 // for forward compatibility.
@@ -56,6 +70,9 @@ func (c *deviceServiceClient) Info(ctx context.Context, in *InfoRequest, opts ..
 // DeviceService describes the appliance and the daemon running on it.
 type DeviceServiceServer interface {
 	Info(context.Context, *InfoRequest) (*InfoResponse, error)
+	// Hardware returns the hardware profile the daemon detected at start,
+	// with its recommendations, as `emberd hw -o json` prints it.
+	Hardware(context.Context, *HardwareRequest) (*HardwareResponse, error)
 	mustEmbedUnimplementedDeviceServiceServer()
 }
 
@@ -68,6 +85,9 @@ type UnimplementedDeviceServiceServer struct{}
 
 func (UnimplementedDeviceServiceServer) Info(context.Context, *InfoRequest) (*InfoResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Info not implemented")
+}
+func (UnimplementedDeviceServiceServer) Hardware(context.Context, *HardwareRequest) (*HardwareResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Hardware not implemented")
 }
 func (UnimplementedDeviceServiceServer) mustEmbedUnimplementedDeviceServiceServer() {}
 func (UnimplementedDeviceServiceServer) testEmbeddedByValue()                       {}
@@ -108,6 +128,24 @@ func _DeviceService_Info_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DeviceService_Hardware_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HardwareRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DeviceServiceServer).Hardware(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DeviceService_Hardware_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DeviceServiceServer).Hardware(ctx, req.(*HardwareRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DeviceService_ServiceDesc is the grpc.ServiceDesc for DeviceService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -118,6 +156,10 @@ var DeviceService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Info",
 			Handler:    _DeviceService_Info_Handler,
+		},
+		{
+			MethodName: "Hardware",
+			Handler:    _DeviceService_Hardware_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,65 @@
+package config
+
+// Governors keep the board inside its thermal and disk envelope.
+type Governors struct {
+	// Interval is how often they look.
+	Interval Duration        `yaml:"interval"`
+	Thermal  ThermalGovernor `yaml:"thermal"`
+	Disk     DiskGovernor    `yaml:"disk"`
+}
+
+// ThermalGovernor throttles inference on a hot board.
+type ThermalGovernor struct {
+	// MaxCelsius starts throttling (the hottest sensor); 0 disables.
+	MaxCelsius float64 `yaml:"max_celsius"`
+	// ResumeCelsius ends it: below MaxCelsius, so a board hovering at the
+	// limit does not flap (hysteresis).
+	ResumeCelsius float64 `yaml:"resume_celsius"`
+	// Threads and Parallel are what models run with while throttled.
+	Threads  int `yaml:"threads"`
+	Parallel int `yaml:"parallel"`
+	// PauseBelowPriority holds back jobs of pipelines with a lower
+	// priority until the board cools.
+	PauseBelowPriority int `yaml:"pause_below_priority"`
+}
+
+// DiskGovernor refuses low-priority work before the disk fills.
+type DiskGovernor struct {
+	// MinFree is the free space on the state dir's file system below
+	// which low-priority pipelines refuse new messages; 0 disables.
+	MinFree ByteSize `yaml:"min_free"`
+	// PauseBelowPriority: pipelines with a lower priority refuse.
+	PauseBelowPriority int `yaml:"pause_below_priority"`
+}
+
+// Telemetry configures the periodic health snapshot.
+type Telemetry struct {
+	// Interval between snapshots; 0 disables them.
+	Interval Duration `yaml:"interval"`
+	// Classification of telemetry records: shared (synced) or local.
+	Classification string `yaml:"classification"`
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	// Listen is the address of /metrics; empty disables it. The default is
+	// loopback only.
+	Listen string `yaml:"listen"`
+}
+
+// Fleet configures signed fleet updates (models and pipelines); they
+// arrive over the uplink's connection.
+type Fleet struct {
+	// TrustedKeys are ed25519 public keys, as files or base64, that may
+	// sign manifests; none disables fleet updates.
+	TrustedKeys []string `yaml:"trusted_keys"`
+	// AllowedLicenses, when set, is the only model licenses accepted.
+	AllowedLicenses []string `yaml:"allowed_licenses"`
+	// KeepVersions is how many earlier releases stay for rollback.
+	KeepVersions int `yaml:"keep_versions"`
+	// MaxBootAttempts: an unconfirmed update that restarts the daemon more
+	// often than this is rolled back.
+	MaxBootAttempts int `yaml:"max_boot_attempts"`
+	// Bandwidth caps download speed in bytes/s; 0 is no cap.
+	Bandwidth ByteSize `yaml:"bandwidth"`
+}
