@@ -87,6 +87,7 @@ log: {level: debug}
 llama: {lib_dir: $PWD/$libdir, verbose: true}
 grpc: {socket: $work/$name/ember.sock}
 mqtt: {embedded: {listen: ""}}
+metrics: {listen: ""}
 engine: {threads: 1, queue_size: 4}
 models:
   - {name: tiny, path: $work/tiny.gguf, default: true}

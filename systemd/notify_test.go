@@ -33,6 +33,7 @@ state_dir: %s/state
 shutdown_timeout: 2s
 grpc: {socket: %s}
 mqtt: {embedded: {listen: ""}}
+metrics: {listen: ""}
 engine: {threads: 1}
 models:
   - {name: tiny, path: %s}
