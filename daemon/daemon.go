@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/shirou/gopsutil/v4/mem"
@@ -23,10 +24,12 @@ import (
 	"github.com/ember-edge/ember/daemon/llamacpp"
 	"github.com/ember-edge/ember/daemon/models"
 	"github.com/ember-edge/ember/daemon/mqtt"
+	"github.com/ember-edge/ember/daemon/release"
 	"github.com/ember-edge/ember/daemon/sdnotify"
 	"github.com/ember-edge/ember/daemon/store"
 	"github.com/ember-edge/ember/daemon/telemetry"
 	"github.com/ember-edge/ember/hw"
+	"github.com/ember-edge/ember/sync/fleet"
 	"github.com/ember-edge/ember/internal/buildinfo"
 	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
 )
@@ -87,10 +90,6 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 	defer eng.Close()
 
 	reg := models.New(st, cfg.Models, cfg.ModelStoreDir())
-	pipes, err := jobs.CompilePipelines(cfg.Pipelines, cfg.DeviceID)
-	if err != nil {
-		return fmt.Errorf("pipelines: %w", err)
-	}
 	pub := &mqtt.Publisher{}
 	jm := jobs.New(st, eng, reg, pub, jobs.Options{
 		DeviceID: cfg.DeviceID,
@@ -100,7 +99,51 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 		MaxPayload:  int(cfg.MQTT.Embedded.MaxPayload),
 		Logger:      log.With("component", "jobs"),
 	})
-	jm.SetPipelines(pipes)
+	up, err := newUplink(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	// The running pipelines are the config's with the active fleet
+	// release's bundle over them; either side can change (a reload, an
+	// update) and the set is rebuilt from both.
+	var pipeMu sync.Mutex
+	localPipes, fleetPipes := cfg.Pipelines, []config.Pipeline(nil)
+	setPipes := func(local, fromFleet []config.Pipeline) ([]string, error) {
+		pipeMu.Lock()
+		defer pipeMu.Unlock()
+		ps, err := jobs.CompilePipelines(mergePipelines(local, fromFleet), cfg.DeviceID)
+		if err != nil {
+			return nil, err
+		}
+		localPipes, fleetPipes = local, fromFleet
+		jm.SetPipelines(ps)
+		var names []string
+		for _, p := range ps {
+			names = append(names, p.Name())
+		}
+		return names, nil
+	}
+	var applier *release.Applier
+	var updater *fleet.Updater
+	if len(cfg.Fleet.TrustedKeys) > 0 {
+		applier = release.New(release.Options{Store: st, Engine: eng, Spec: modelSpec(cfg), Logger: log.With("component", "release"),
+			SetPipelines: func(fp []config.Pipeline) error {
+				pipeMu.Lock()
+				local := localPipes
+				pipeMu.Unlock()
+				_, err := setPipes(local, fp)
+				return err
+			}})
+		if fleetPipes, err = applier.Pipelines(); err != nil {
+			return fmt.Errorf("fleet pipelines: %w", err)
+		}
+		if updater, err = newUpdater(cfg, st, up, applier, prof, log); err != nil {
+			return fmt.Errorf("fleet updates: %w", err)
+		}
+	}
+	if _, err := setPipes(localPipes, fleetPipes); err != nil {
+		return fmt.Errorf("pipelines: %w", err)
+	}
 	in, err := mqtt.NewIngester(jm, cfg.DeviceID, log.With("component", "ingest"))
 	if err != nil {
 		return err
@@ -120,17 +163,15 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 		if err != nil {
 			return nil, err
 		}
-		ps, err := jobs.CompilePipelines(fresh.Pipelines, cfg.DeviceID)
+		pipeMu.Lock()
+		fp := fleetPipes
+		pipeMu.Unlock()
+		names, err := setPipes(fresh.Pipelines, fp)
 		if err != nil {
 			return nil, err
 		}
-		jm.SetPipelines(ps)
 		if pub.Client != nil {
 			pub.Client.Resubscribe()
-		}
-		var names []string
-		for _, p := range ps {
-			names = append(names, p.Name())
 		}
 		log.Info("pipelines reloaded", "pipelines", names)
 		return names, nil
@@ -152,11 +193,24 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 	srv, err := api.New(api.Deps{
 		Config: cfg, Engine: eng, Registry: reg, Store: st, Jobs: jm, ReloadPipelines: reload, Logger: log,
 		Device: deviceInfo(cfg, prof, started), Audit: auditLog, Hardware: prof, Governor: gov,
+		Uplink: up, Updater: updater,
 	})
 	if err != nil {
 		return err
 	}
+	if updater != nil {
+		// Before any model loads: an update that keeps crashing the
+		// daemon is rolled back here, so the old release loads instead.
+		if err := updater.Boot(ctx); err != nil {
+			return fmt.Errorf("fleet update boot: %w", err)
+		}
+	}
 	loadAtStart(eng, reg, log)
+	if applier != nil {
+		if err := applier.Restore(ctx); err != nil {
+			log.Error("restore the fleet release", "err", err)
+		}
+	}
 	auditLog.Record(ctx, "daemon.start", "emberd", nil, map[string]any{"version": buildinfo.Version, "boot": st.Boot()})
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -173,11 +227,21 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 		log.Info("metrics endpoint", "addr", "http://"+metrics.Addr()+"/metrics")
 	}
 	g.Go(func() error {
-		return jm.Maintain(gctx, jobs.MaintainOptions{JobRetention: cfg.Store.JobRetention.D(),
-			CompactMin: int64(cfg.Store.CompactMin), CompactRatio: cfg.Store.CompactRatio})
+		mo := jobs.MaintainOptions{JobRetention: cfg.Store.JobRetention.D(),
+			CompactMin: int64(cfg.Store.CompactMin), CompactRatio: cfg.Store.CompactRatio}
+		if up != nil {
+			mo.SyncRetention = cfg.Uplink.Retention.D()
+		}
+		return jm.Maintain(gctx, mo)
 	})
 	if pub.Broker != nil {
 		g.Go(func() error { return pub.Broker.Run(gctx) })
+	}
+	if up != nil {
+		g.Go(func() error { return up.Run(gctx) })
+	}
+	if updater != nil {
+		g.Go(func() error { return updater.Run(gctx) })
 	}
 	if pub.Client != nil {
 		g.Go(func() error { return pub.Client.Run(gctx) })

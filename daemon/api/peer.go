@@ -46,7 +46,7 @@ func (peerCreds) Info() credentials.ProtocolInfo {
 	return credentials.ProtocolInfo{SecurityProtocol: "unix-peercred"}
 }
 func (p peerCreds) Clone() credentials.TransportCredentials { return p }
-func (peerCreds) OverrideServerName(string) error            { return nil }
+func (peerCreds) OverrideServerName(string) error           { return nil }
 
 // actor describes who made a call, for the audit log.
 func actor(ctx context.Context) string {

@@ -32,6 +32,8 @@ import (
 	"github.com/ember-edge/ember/daemon/store"
 	"github.com/ember-edge/ember/hw"
 	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
+	"github.com/ember-edge/ember/sync/fleet"
+	"github.com/ember-edge/ember/sync/uplink"
 )
 
 // Deps are what the services serve.
@@ -50,8 +52,11 @@ type Deps struct {
 	Hardware *hw.Profile
 	// Governor reports the governors' state; nil when none runs.
 	Governor *governor.Governor
-	Device          DeviceInfo
-	Logger          *slog.Logger
+	// Uplink and Updater are nil when sync and fleet updates are off.
+	Uplink  *uplink.Uplink
+	Updater *fleet.Updater
+	Device  DeviceInfo
+	Logger  *slog.Logger
 }
 
 // DeviceInfo describes the host for DeviceService.Info.
@@ -113,6 +118,8 @@ func (s *Server) add(lis net.Listener, opts ...grpc.ServerOption) {
 	emberv1.RegisterJobServiceServer(gs, &jobService{s: s})
 	emberv1.RegisterOutboxServiceServer(gs, &outboxService{s: s})
 	emberv1.RegisterPipelineServiceServer(gs, &pipelineService{s: s})
+	emberv1.RegisterSyncServiceServer(gs, &syncService{s: s})
+	emberv1.RegisterUpdateServiceServer(gs, &updateService{s: s})
 	healthpb.RegisterHealthServer(gs, s.health)
 	reflection.Register(gs)
 	s.servers = append(s.servers, gs)

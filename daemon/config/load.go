@@ -346,3 +346,7 @@ func ParsePipelines(data []byte) ([]Pipeline, error) {
 	}
 	return c.Pipelines, nil
 }
+
+// Dir is the directory of the config file, which relative paths in it
+// (trusted key files, say) are relative to.
+func (c *Config) Dir() string { return c.dir }

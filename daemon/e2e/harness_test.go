@@ -108,6 +108,7 @@ state_dir: %s
 shutdown_timeout: 2s
 llama: {lib_dir: %s}
 grpc: {socket: %s}
+metrics: {listen: ""}
 engine: {threads: 1, queue_size: 8}
 models:
   - {name: tiny, path: %s, default: true}

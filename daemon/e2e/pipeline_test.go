@@ -18,28 +18,14 @@ import (
 	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
 )
 
-// alarmSchema is the JSON Schema of the alarm pipeline's output, as the
-// test checks it; alarmSchemaYAML is the same schema in the config.
-const (
-	alarmSchema = `{
-  "type": "object",
+// alarmSchema is the JSON Schema of the alarm pipeline's output. The
+// config carries it as is (JSON is YAML); the test validates with it.
+const alarmSchema = `{"type": "object",
   "properties": {
     "severity": {"enum": ["low", "medium", "high", "critical"]},
     "action": {"type": "string", "maxLength": 40},
-    "shutdown": {"type": "boolean"}
-  },
-  "required": ["severity", "action", "shutdown"]
-}`
-	alarmSchemaYAML = `
-      schema:
-        type: object
-        properties:
-          severity: {enum: [low, medium, high, critical]}
-          action: {type: string, maxLength: 40}
-          shutdown: {type: boolean}
-        required: [severity, action, shutdown]
-`
-)
+    "shutdown": {"type": "boolean"}},
+  "required": ["severity", "action", "shutdown"]}`
 
 // alarmPipeline is a pipeline a plant would write for PLC alarms: JSON
 // in, a schema-constrained JSON decision out. max_tokens is what the
@@ -48,6 +34,10 @@ func alarmPipeline(t *testing.T) string {
 	t.Helper()
 	s, err := jsonschema.Compile([]byte(alarmSchema))
 	if err != nil {
+		t.Fatal(err)
+	}
+	var flat bytes.Buffer
+	if err := json.Compact(&flat, []byte(alarmSchema)); err != nil {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf(`pipelines:
@@ -59,7 +49,9 @@ func alarmPipeline(t *testing.T) string {
     max_tokens: %d
     params: {seed: 7}
     output:
-      format: json%s`, s.MaxBytes()+1, alarmSchemaYAML)
+      format: json
+      schema: %s
+`, s.MaxBytes()+1, flat.String())
 }
 
 // alarm is what a PLC on press 4 publishes.
@@ -85,7 +77,7 @@ func TestPLCAlarmBecomesSchemaValidJSONResult(t *testing.T) {
 	t.Run("external", func(t *testing.T) {
 		mq := testkit.StartMosquitto(t)
 		d := newEmberd(t, daemonConfig{
-			MQTT: fmt.Sprintf("mqtt:\n  embedded: {listen: \"\"}\n  external: {url: %q, backoff: {min: 100ms, max: 1s}}\n", mq.URL()),
+			MQTT:  fmt.Sprintf("mqtt:\n  embedded: {listen: \"\"}\n  external: {url: %q, backoff: {min: 100ms, max: 1s}}\n", mq.URL()),
 			Extra: alarmPipeline(t),
 		})
 		sub := subscribe(t, mqttClient(t, mq.Addr, "hmi"), "ember/v1/"+deviceID+"/#")

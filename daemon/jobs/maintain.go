@@ -11,6 +11,9 @@ type MaintainOptions struct {
 	JobRetention time.Duration
 	CompactMin   int64
 	CompactRatio float64
+	// SyncRetention drops records this long after the uplink synced them;
+	// 0 keeps them (to the store limits).
+	SyncRetention time.Duration
 }
 
 // Maintain keeps the store bounded until ctx ends: it prunes finished
@@ -40,6 +43,13 @@ func (m *Manager) maintainOnce(o MaintainOptions) {
 			m.log.Warn("prune jobs", "err", err)
 		} else if n > 0 {
 			m.log.Debug("pruned finished jobs", "jobs", n)
+		}
+	}
+	if o.SyncRetention > 0 {
+		if n, err := m.st.PruneSynced(now.Add(-o.SyncRetention), 10000); err != nil {
+			m.log.Warn("prune synced records", "err", err)
+		} else if n > 0 {
+			m.log.Debug("pruned synced records", "records", n)
 		}
 	}
 	if n, err := m.st.PruneOutbox(m.opts.Limits, now, 10000, nil); err != nil {

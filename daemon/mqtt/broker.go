@@ -38,7 +38,9 @@ func NewBroker(cfg config.Embedded, in *Ingester, deviceID string, log *slog.Log
 	srv := mochi.New(&mochi.Options{
 		Capabilities: caps,
 		InlineClient: true,
-		Logger:       log.With("component", "mqtt-broker"),
+		// mochi logs every client and lifecycle step at info; keep its
+		// warnings and errors only.
+		Logger: slog.New(minLevel{log.Handler(), slog.LevelWarn}).With("component", "mqtt-broker"),
 	})
 	b := &Broker{srv: srv, in: in, cfg: cfg, log: log, statusTopic: StatusTopic(deviceID)}
 	b.self = srv.NewClient(nil, "local", "emberd", true)
@@ -171,3 +173,16 @@ func (h *ingestHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 	go h.b.srv.DisconnectClient(cl, packets.ErrServerBusy)
 	return pk, packets.ErrRejectPacket
 }
+
+// minLevel drops records below a level.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler { return minLevel{h.Handler.WithAttrs(a), h.min} }
+func (h minLevel) WithGroup(n string) slog.Handler      { return minLevel{h.Handler.WithGroup(n), h.min} }

@@ -451,6 +451,9 @@ func (s *Store) FinishJob(ctx context.Context, id uint64, rec Record, fill func(
 		j.State, j.UpdatedAt, j.ResultSeq, j.Error = JobDone, now, rec.Seq, ""
 		return tx.Bucket(bucketRunning).Delete(u64(j.ID))
 	})
+	if err == nil {
+		s.appended()
+	}
 	return rec, err
 }
 
@@ -471,6 +474,9 @@ func (s *Store) FailJob(ctx context.Context, id uint64, from JobState, reason st
 		j.State, j.UpdatedAt, j.Error, j.ResultSeq = JobFailed, now, reason, rec.Seq
 		return tx.Bucket(bucketRunning).Delete(u64(j.ID))
 	})
+	if err == nil {
+		s.appended()
+	}
 	return rec, err
 }
 

@@ -70,6 +70,9 @@ func (s *Store) Append(ctx context.Context, rec Record, fill func(*Record) error
 		out, err = appendRecord(tx, rec, fill, now)
 		return err
 	})
+	if err == nil {
+		s.appended()
+	}
 	return out, err
 }
 

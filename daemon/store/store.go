@@ -33,6 +33,19 @@ type Store struct {
 	stopped chan struct{}
 	batches atomic.Uint64
 	batched atomic.Uint64
+	// onAppend is told after outbox records are committed (the uplink's
+	// Poke); it must not block.
+	onAppend atomic.Pointer[func()]
+}
+
+// OnAppend sets fn to be called after records are committed to the
+// outbox. fn must not block.
+func (s *Store) OnAppend(fn func()) { s.onAppend.Store(&fn) }
+
+func (s *Store) appended() {
+	if fn := s.onAppend.Load(); fn != nil {
+		(*fn)()
+	}
 }
 
 // Options tune Open.

@@ -17,7 +17,7 @@ func (a *app) modelsCommand() *cobra.Command {
 		Use:   "models",
 		Short: "List, inspect, load, unload, import and make models",
 	}
-	cmd.AddCommand(a.modelsList(), a.modelsInspect(), a.modelsLoad(), a.modelsUnload(), a.modelsImport(), a.modelsSynth())
+	cmd.AddCommand(a.modelsList(), a.modelsInspect(), a.modelsLoad(), a.modelsUnload(), a.modelsImport(), a.modelsSynth(), a.modelsRollback())
 	return cmd
 }
 

@@ -101,6 +101,8 @@ func (a *app) rootCommand() *cobra.Command {
 		a.mqttCommand(),
 		a.fleetCommand(),
 		a.hwCommand(),
+		a.syncCommand(),
+		a.updateCommand(),
 	)
 	return root
 }
