@@ -82,6 +82,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzPrepare$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/pipeline/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/jsonschema/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyEnvelope$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./sync/fleet/
+	$(GO) test -run '^$$' -fuzz '^FuzzRedact$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./sync/redact/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEnvelope$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./sync/uplink/
+	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./sync/consumer/
 
 bench: build llama-libs
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./daemon/bench/

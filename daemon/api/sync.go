@@ -11,7 +11,6 @@ import (
 
 	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
 	"github.com/ember-edge/ember/sync/fleet"
-	"github.com/ember-edge/ember/sync/uplink"
 )
 
 type syncService struct {
@@ -34,7 +33,7 @@ func (x *syncService) Status(ctx context.Context, _ *emberv1.SyncStatusRequest) 
 	st := u.Status()
 	js, _ := json.Marshal(st)
 	out := &emberv1.SyncStatusResponse{
-		Enabled: true, State: st.State.String(), Online: st.State >= uplink.StateSending,
+		Enabled: true, State: st.State.String(), Online: st.State.Online(),
 		BacklogRecords: st.Backlog.Records, BacklogBytes: st.Backlog.Bytes, BytesSentToday: uint64(st.BytesToday),
 		RecordsSent: st.RecordsAcked, BatchesSent: st.BatchesAcked, DialAttempts: st.DialAttempts,
 		LastError: st.LastError, StatusJson: string(js),

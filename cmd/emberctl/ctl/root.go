@@ -103,6 +103,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.hwCommand(),
 		a.syncCommand(),
 		a.updateCommand(),
+		a.uplinkCommand(),
 	)
 	return root
 }

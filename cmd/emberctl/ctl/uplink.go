@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -88,7 +89,8 @@ func (a *app) consume(f consumeFlags) error {
 		f.password = os.Getenv("EMBER_MQTT_PASSWORD")
 	}
 	o := consumer.Options{URL: f.url, Fleet: f.fleet, Out: f.out, ClientID: f.clientID, Share: f.share,
-		Username: f.username, Password: f.password}
+		Username: f.username, Password: f.password,
+		Logger: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	if f.ca != "" || f.tlsCert != "" || strings.HasPrefix(f.url, "ssl:") || strings.HasPrefix(f.url, "mqtts:") || strings.HasPrefix(f.url, "tls:") {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
 		if f.ca != "" {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package uplink_test
+
+const raceEnabled = false

@@ -1,0 +1,69 @@
+package uplink
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// The record kinds and their topics (Topics).
+const (
+	KindResult     = "result"
+	KindDeadLetter = "deadletter"
+	KindTelemetry  = "telemetry"
+	KindAudit      = "audit"
+)
+
+// ClassLocal is the classification of records that never leave the
+// device.
+const ClassLocal = "local"
+
+// Priorities is the number of priority classes, 0 (routine) to 9
+// (alarms); a class is drained before any lower one.
+const Priorities = 10
+
+// Record is one outbox entry. Its fields mirror store.Record in name,
+// type and order, so uplink.Record(r) converts a store record.
+type Record struct {
+	// Seq is global on the device and strictly increasing.
+	Seq      uint64 `json:"seq"`
+	Kind     string `json:"kind"`
+	DeviceID string `json:"device_id,omitempty"`
+	Pipeline string `json:"pipeline,omitempty"`
+	JobID    uint64 `json:"job_id,omitempty"`
+	Priority int    `json:"priority"`
+	// Classification is "shared" or "local"; local records never leave.
+	Classification string          `json:"classification,omitempty"`
+	CreatedAt      time.Time       `json:"created_at"`
+	Boot           uint64          `json:"boot"`
+	Data           json.RawMessage `json:"data"`
+}
+
+// Backlog describes what is not synced yet. Its fields mirror
+// store.SyncBacklog, so uplink.Backlog(b) converts one.
+type Backlog struct {
+	Records uint64
+	Bytes   uint64
+	// Oldest is the creation time of the oldest unsynced record.
+	Oldest time.Time
+}
+
+// Outbox is the store as the uplink sees it. *store.Store satisfies it
+// through a small adapter that converts the record types.
+type Outbox interface {
+	// PendingRecords returns up to max records of priority class p that
+	// lie after the class's sync cursor, in sequence order.
+	PendingRecords(priority, max int) ([]Record, error)
+	// MarkSynced moves class p's cursor durably to seq; an older seq is
+	// a no-op.
+	MarkSynced(priority int, seq uint64) error
+	// SyncBacklog returns the count, size and age of unsynced records.
+	SyncBacklog() (Backlog, error)
+}
+
+// Settings is a small durable key/value store (*store.Store satisfies
+// it). The uplink keeps the bytes sent today and its outbox id there.
+// Any error reading a key is taken as "not set yet".
+type Settings interface {
+	Setting(key string) ([]byte, error)
+	SetSetting(key string, value []byte) error
+}
