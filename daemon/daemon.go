@@ -29,9 +29,9 @@ import (
 	"github.com/ember-edge/ember/daemon/store"
 	"github.com/ember-edge/ember/daemon/telemetry"
 	"github.com/ember-edge/ember/hw"
-	"github.com/ember-edge/ember/sync/fleet"
 	"github.com/ember-edge/ember/internal/buildinfo"
 	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
+	"github.com/ember-edge/ember/sync/fleet"
 )
 
 // Options are how the daemon was started.
