@@ -335,6 +335,13 @@ func startAckProxy(b *testing.B, upstream string) *ackProxy {
 
 func (p *ackProxy) addr() string { return p.ln.Addr().String() }
 
+// inFlight returns the most messages seen in flight to the client.
+func (p *ackProxy) inFlight() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.maxPending
+}
+
 // track attributes acknowledgements to l, whose indexes start at base.
 func (p *ackProxy) track(l *load, base int) {
 	p.mu.Lock()

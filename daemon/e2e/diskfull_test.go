@@ -23,7 +23,9 @@ import (
 )
 
 // fullDiskPipeline keeps every payload in its job (no fields: the whole
-// message is the input), so large messages fill the disk quickly.
+// message is the input), so large messages fill the disk quickly. Its
+// priority is the highest, which the disk governor never refuses on a
+// disk low on space: what is measured is the store at a full disk.
 const fullDiskPipeline = `pipelines:
   - name: bulk
     match: plant/bulk/+/reading
@@ -31,6 +33,7 @@ const fullDiskPipeline = `pipelines:
     id: id
     prompt: "Reading {{.id}}"
     max_tokens: 2
+    priority: 9
     params: {temperature: 0}
 `
 
@@ -158,7 +161,18 @@ func TestFullDiskIsBackpressure(t *testing.T) {
 			t.Fatalf("emberctl status: %v\n%s%s", err, out, stderr)
 		}
 	})
-	t.Run("emberd takes messages again once there is room", func(t *testing.T) {
+
+	// Stopped on a full disk, the database opens in place, passes bbolt's
+	// check and holds a job for every acknowledged message.
+	d.stop()
+	checkFullDiskDB(t, d.dbPath(), acked, refusedIDs)
+
+	// Jobs whose results did not fit are left running; at start emberd
+	// requeues them, which needs room too.
+	t.Run("emberd starts on the full disk and takes messages once there is room", func(t *testing.T) {
+		if err := d.tryStart(); err != nil {
+			t.Fatalf("emberd does not start again on the full disk: %v", err)
+		}
 		if err := os.Remove(ballast); err != nil {
 			t.Fatal(err)
 		}
@@ -169,28 +183,48 @@ func TestFullDiskIsBackpressure(t *testing.T) {
 			t.Fatalf("with room again, no PUBACK: %v", tok.Error())
 		}
 		acked = append(acked, id)
+		d.stop()
+		checkFullDiskDB(t, d.dbPath(), acked, refusedIDs)
 	})
+}
 
-	d.stop()
-	// Opening the database in place also shows emberd could start again.
-	jobs := map[string]bool{}
-	for _, j := range allJobs(t, d.dbPath()) {
-		jobs[decodeJobRequest(t, j).RequestID] = true
-	}
-	st, err := store.Open(d.dbPath(), store.Options{})
+// checkFullDiskDB opens a stopped emberd's database in place, checks it,
+// and checks that every acknowledged message has a job and no refused
+// one has.
+func checkFullDiskDB(t *testing.T, path string, acked, refused []string) {
+	t.Helper()
+	st, err := store.Open(path, store.Options{})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("open the database on the full disk: %v", err)
 	}
+	defer st.Close()
 	if err := st.Check(); err != nil {
-		t.Errorf("database check: %v", err)
+		t.Fatalf("database check: %v", err)
 	}
-	st.Close()
+	jobs, running := map[string]bool{}, 0
+	for before := uint64(0); ; {
+		js, err := st.Jobs(store.JobFilter{BeforeID: before, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(js) == 0 {
+			break
+		}
+		for _, j := range js {
+			jobs[decodeJobRequest(t, j).RequestID] = true
+			if j.State == store.JobRunning {
+				running++
+			}
+		}
+		before = js[len(js)-1].ID
+	}
+	t.Logf("%d jobs in the database, %d left running (interrupted, or their results did not fit)", len(jobs), running)
 	for _, id := range acked {
 		if !jobs[id] {
 			t.Errorf("message %s was acknowledged but has no job", id)
 		}
 	}
-	for _, id := range refusedIDs {
+	for _, id := range refused {
 		if jobs[id] {
 			t.Errorf("message %s was refused but has a job", id)
 		}

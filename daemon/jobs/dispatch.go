@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -15,9 +16,14 @@ import (
 // running jobs have been cancelled; they stay running in the store and
 // are queued again at the next start.
 func (m *Manager) Run(ctx context.Context) error {
-	if n, err := m.st.RequeueRunning(m.opts.Now()); err != nil {
+	switch n, err := m.st.RequeueRunning(m.opts.Now()); {
+	case errors.Is(err, store.ErrDiskFull):
+		// A full disk must not keep emberd from starting: Maintain
+		// requeues these jobs once there is room.
+		m.log.Warn("jobs interrupted by the last shutdown are requeued once the disk has room", "err", err)
+	case err != nil:
 		return fmt.Errorf("requeue interrupted jobs: %w", err)
-	} else if n > 0 {
+	case n > 0:
 		m.log.Info("requeued jobs interrupted by the last shutdown", "jobs", n)
 	}
 	var wg sync.WaitGroup

@@ -1,0 +1,161 @@
+package testkit
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Mosquitto is a real mosquitto broker started for one test.
+type Mosquitto struct {
+	// Addr is the broker's host:port on loopback.
+	Addr string
+
+	cmd    *exec.Cmd
+	log    *lockedBuffer
+	exited chan error
+}
+
+// URL returns the broker's address as emberd's mqtt.external.url takes it.
+func (m *Mosquitto) URL() string { return "tcp://" + m.Addr }
+
+// PID returns the broker's process id (to read its CPU time, say).
+func (m *Mosquitto) PID() int { return m.cmd.Process.Pid }
+
+// Log returns what mosquitto has written so far.
+func (m *Mosquitto) Log() string { return m.log.String() }
+
+// mosquittoBinary finds mosquitto on PATH or where Debian installs it
+// (/usr/sbin, which is not on every user's PATH).
+func mosquittoBinary() (string, bool) {
+	if p, err := exec.LookPath("mosquitto"); err == nil {
+		return p, true
+	}
+	for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// StartMosquitto starts a mosquitto on a free loopback port with a config
+// of its own (anonymous clients, no persistence, room for many in-flight
+// and queued QoS 1 messages, TCP_NODELAY so small acknowledgements are
+// not held back by Nagle's algorithm), waits until it accepts
+// connections, and kills it when the test ends. A machine without
+// mosquitto fails the test with the command that installs it: the tests
+// that need a real broker never skip.
+func StartMosquitto(t testing.TB) *Mosquitto {
+	t.Helper()
+	bin, ok := MosquittoInstalled()
+	if !ok {
+		t.Fatal("mosquitto is not installed; these tests need a real broker: install mosquitto: apt-get install mosquitto")
+	}
+	var lastErr error
+	for range 5 { // a free port can be taken between choosing and binding it
+		m, err := startMosquitto(t, bin)
+		if err == nil {
+			return m
+		}
+		lastErr = err
+	}
+	t.Fatalf("start mosquitto: %v", lastErr)
+	return nil
+}
+
+// MosquittoInstalled returns the mosquitto binary, and false when there
+// is none.
+func MosquittoInstalled() (string, bool) { return mosquittoBinary() }
+
+func startMosquitto(t testing.TB, bin string) (*Mosquitto, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	dir := t.TempDir()
+	conf := fmt.Sprintf(`# written by internal/testkit for one test
+listener %d 127.0.0.1
+allow_anonymous true
+persistence false
+max_inflight_messages 1000
+max_queued_messages 100000
+set_tcp_nodelay true
+log_dest stderr
+log_type error
+log_type warning
+`, port)
+	path := filepath.Join(dir, "mosquitto.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	m := &Mosquitto{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), log: &lockedBuffer{}, exited: make(chan error, 1)}
+	m.cmd = exec.Command(bin, "-c", path)
+	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
+	if err := m.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	go func() { m.exited <- m.cmd.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", m.Addr, time.Second)
+		if err == nil {
+			conn.Close()
+			break
+		}
+		select {
+		case err := <-m.exited:
+			return nil, fmt.Errorf("mosquitto exited at start (%v):\n%s", err, m.log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			m.cmd.Process.Kill()
+			<-m.exited
+			return nil, fmt.Errorf("mosquitto did not accept connections on %s within 10s:\n%s", m.Addr, m.log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Cleanup(func() {
+		m.cmd.Process.Kill()
+		<-m.exited
+		if t.Failed() {
+			t.Logf("mosquitto log:\n%s", m.log)
+		}
+	})
+	return m, nil
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// lockedBuffer is a bytes.Buffer a process writes while a test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
