@@ -147,8 +147,11 @@ var jetpackByL4T = map[string]string{
 }
 
 // userland reads the Debian multiarch triplets in /etc/ld.so.conf.d to tell
-// which architecture the OS libraries are built for. A 64-bit triplet wins
-// when both are installed (arm64 with armhf multiarch added).
+// which architecture the OS libraries are built for. Foreign triplets are
+// often installed beside the native one (arm64 libraries on an x86-64
+// build host, armhf ones on a Pi's arm64 OS), so the kernel's own family
+// is preferred, 64-bit before 32-bit; a lone 32-bit triplet of that family
+// is the 32-bit OS on a 64-bit kernel that userland exists to spot.
 func (e *env) userland() (string, error) {
 	dir := e.etcPath("ld.so.conf.d")
 	entries, err := os.ReadDir(dir)
@@ -159,12 +162,25 @@ func (e *env) userland() (string, error) {
 	for _, ent := range entries {
 		found[strings.TrimSuffix(ent.Name(), ".conf")] = true
 	}
-	for _, t := range []struct{ triplet, arch string }{
-		{"aarch64-linux-gnu", "arm64"}, {"x86_64-linux-gnu", "amd64"},
-		{"arm-linux-gnueabihf", "armhf"}, {"i386-linux-gnu", "i386"}, {"i686-linux-gnu", "i386"},
-	} {
-		if found[t.triplet] {
-			return t.arch, nil
+	type triplet struct{ triplet, arch, family string }
+	all := []triplet{
+		{"aarch64-linux-gnu", "arm64", "arm"}, {"x86_64-linux-gnu", "amd64", "x86"},
+		{"arm-linux-gnueabihf", "armhf", "arm"}, {"i386-linux-gnu", "i386", "x86"}, {"i686-linux-gnu", "i386", "x86"},
+	}
+	family := ""
+	if ci, err := e.cpuInfo(); err == nil {
+		switch a := e.kernelArch(ci); {
+		case strings.HasPrefix(a, "arm"), a == "aarch64":
+			family = "arm"
+		case a == "x86_64", strings.HasPrefix(a, "i") && strings.HasSuffix(a, "86"):
+			family = "x86"
+		}
+	}
+	for _, native := range []bool{true, false} {
+		for _, t := range all {
+			if found[t.triplet] && (!native || t.family == family) {
+				return t.arch, nil
+			}
 		}
 	}
 	return "", notPresent("userland architecture (no Debian multiarch entry in %s)", dir)

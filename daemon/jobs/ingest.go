@@ -118,9 +118,7 @@ func (m *Manager) accepted(ctx context.Context, res store.EnqueueResult, pipelin
 	if res.Dropped != 0 {
 		m.droppedJob(ctx, res.Dropped, pipelineName, priority, class, reply)
 	}
-	if j, err := m.st.Job(res.ID); err == nil {
-		m.events.publish(j)
-	}
+	m.events.publish(res.Job)
 	m.poke()
 }
 

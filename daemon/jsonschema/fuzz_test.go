@@ -27,6 +27,7 @@ func FuzzValidate(f *testing.F) {
 		`{"severity":{"a":[1.0]},"action":"stop","shutdown":false,"temperature":499.99,"tags":["AB123"],"tree":{"v":1,"kids":[{"v":2}]},"mode":"auto","extra":{"x":1}}`,
 		`{"severity":"urgent","action":"","shutdown":1,"temperature":1e999,"tags":[],"x":0,"x":1}`,
 		`[`, `"\ud800"`, `1e-999999999999999999999`, `{"tree":{"kids":[{"kids":[{"kids":[]}]}]}}`, "\xff", ``,
+		"{\"severity\":\"low\",\"action\":\"\xfb\",\"shutdown\":true}",
 	} {
 		f.Add([]byte(seed))
 	}

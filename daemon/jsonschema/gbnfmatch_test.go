@@ -3,6 +3,7 @@ package jsonschema
 import (
 	"math/rand/v2"
 	"strings"
+	"unicode/utf8"
 )
 
 // matcher decides whether a grammar matches a text exactly, by computing
@@ -14,6 +15,12 @@ type matcher struct {
 }
 
 func (g *gbnf) match(text string) bool {
+	// A grammar's language is a set of code-point strings; bytes that are
+	// not UTF-8 are outside every grammar (llama.cpp's sampler works on
+	// decoded code points, and jobs re-validate what the model wrote).
+	if !utf8.ValidString(text) {
+		return false
+	}
 	m := &matcher{g: g, text: []rune(text), memo: map[string]map[int][]int{}}
 	for _, end := range m.rule("root", 0) {
 		if end == len(m.text) {

@@ -163,13 +163,13 @@ func (p *Pipeline) Prepare(msg Message, maxPayload int) (Prepared, error) {
 	if maxPayload > 0 && len(msg.Payload) > maxPayload {
 		return Prepared{}, inputErr(name, fmt.Sprintf("payload is %d bytes, over the limit of %d", len(msg.Payload), maxPayload), nil)
 	}
-	fields, meta, err := p.decode(msg)
+	fields, meta, whole, err := p.decode(msg)
 	if err != nil {
 		return Prepared{}, err
 	}
 	var id string
 	if p.cfg.ID != "" {
-		v, err := lookupField(fields, p.cfg.ID)
+		v, err := lookupID(fields, whole, p.cfg.ID)
 		if err != nil {
 			return Prepared{}, inputErr(name, fmt.Sprintf("id field %q", p.cfg.ID), err)
 		}
@@ -257,23 +257,25 @@ func (p *Pipeline) ErrorTopic(msgTopic string) string {
 }
 
 // decode turns the payload into the fields the templates see.
-func (p *Pipeline) decode(msg Message) (map[string]any, map[string]any, error) {
+// decode returns the fields templates see, Sparkplug metadata, and the
+// whole decoded payload (what an id outside the fields is looked up in).
+func (p *Pipeline) decode(msg Message) (fields, meta map[string]any, whole any, err error) {
 	name := p.cfg.Name
 	switch p.cfg.Decode {
 	case "text":
 		if !utf8.Valid(msg.Payload) {
-			return nil, nil, inputErr(name, "payload is not valid UTF-8", nil)
+			return nil, nil, nil, inputErr(name, "payload is not valid UTF-8", nil)
 		}
 		if bytes.IndexByte(msg.Payload, 0) >= 0 {
-			return nil, nil, inputErr(name, "payload contains a NUL byte", nil)
+			return nil, nil, nil, inputErr(name, "payload contains a NUL byte", nil)
 		}
-		return map[string]any{"text": string(msg.Payload)}, nil, nil
+		return map[string]any{"text": string(msg.Payload)}, nil, nil, nil
 	case "sparkplugb":
 		if msg.SparkplugErr != nil {
-			return nil, nil, inputErr(name, "Sparkplug B payload cannot be decoded", msg.SparkplugErr)
+			return nil, nil, nil, inputErr(name, "Sparkplug B payload cannot be decoded", msg.SparkplugErr)
 		}
 		if msg.Sparkplug == nil {
-			return nil, nil, inputErr(name, "not a Sparkplug B message", nil)
+			return nil, nil, nil, inputErr(name, "not a Sparkplug B message", nil)
 		}
 		sp := msg.Sparkplug
 		meta := map[string]any{
@@ -284,45 +286,45 @@ func (p *Pipeline) decode(msg Message) (map[string]any, map[string]any, error) {
 		}
 		all := normalize(sp.Fields())
 		if len(p.cfg.Fields) == 0 {
-			return all, meta, nil
+			return all, meta, all, nil
 		}
 		out := map[string]any{}
 		for field, metric := range p.cfg.Fields {
 			v, ok := all[metric]
 			if !ok {
-				return nil, nil, inputErr(name, fmt.Sprintf("field %q: metric %q is not in the message", field, metric), nil)
+				return nil, nil, nil, inputErr(name, fmt.Sprintf("field %q: metric %q is not in the message", field, metric), nil)
 			}
 			out[field] = v
 		}
-		return out, meta, nil
+		return out, meta, all, nil
 	default: // json
 		if !utf8.Valid(msg.Payload) {
-			return nil, nil, inputErr(name, "payload is not valid UTF-8", nil)
+			return nil, nil, nil, inputErr(name, "payload is not valid UTF-8", nil)
 		}
 		dec := json.NewDecoder(bytes.NewReader(msg.Payload))
 		dec.UseNumber()
 		var doc any
 		if err := dec.Decode(&doc); err != nil {
-			return nil, nil, inputErr(name, "payload is not valid JSON", err)
+			return nil, nil, nil, inputErr(name, "payload is not valid JSON", err)
 		}
 		if dec.More() {
-			return nil, nil, inputErr(name, "payload is not valid JSON", errors.New("data after the first value"))
+			return nil, nil, nil, inputErr(name, "payload is not valid JSON", errors.New("data after the first value"))
 		}
 		if len(p.paths) == 0 {
 			if m, ok := doc.(map[string]any); ok {
-				return normalizeMap(m), nil, nil
+				return normalizeMap(m), nil, doc, nil
 			}
-			return map[string]any{"value": normalizeValue(doc)}, nil, nil
+			return map[string]any{"value": normalizeValue(doc)}, nil, doc, nil
 		}
 		out := map[string]any{}
 		for field, pth := range p.paths {
 			v, err := pth.lookup(doc)
 			if err != nil {
-				return nil, nil, inputErr(name, fmt.Sprintf("field %q (%s)", field, p.cfg.Fields[field]), err)
+				return nil, nil, nil, inputErr(name, fmt.Sprintf("field %q (%s)", field, p.cfg.Fields[field]), err)
 			}
 			out[field] = normalizeValue(v)
 		}
-		return out, nil, nil
+		return out, nil, doc, nil
 	}
 }
 
@@ -378,13 +380,27 @@ func normalizeValue(v any) any {
 }
 
 // lookupField finds an id value: a field name first, then a path.
-func lookupField(fields map[string]any, expr string) (any, error) {
+// lookupID finds a request id: an extracted field by name, else a path
+// into the fields, else (when fields were extracted, so the payload holds
+// more than they do) a path into the whole payload or a Sparkplug metric.
+func lookupID(fields map[string]any, whole any, expr string) (any, error) {
 	if v, ok := fields[expr]; ok {
 		return v, nil
+	}
+	if m, ok := whole.(map[string]any); ok {
+		if v, ok := m[expr]; ok {
+			return normalizeValue(v), nil
+		}
 	}
 	pth, err := parsePath(expr)
 	if err != nil {
 		return nil, err
 	}
-	return pth.lookup(fields)
+	v, err := pth.lookup(fields)
+	if err != nil && whole != nil {
+		if wv, werr := pth.lookup(whole); werr == nil {
+			return normalizeValue(wv), nil
+		}
+	}
+	return v, err
 }

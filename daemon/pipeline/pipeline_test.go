@@ -59,6 +59,32 @@ func TestPrepareExtractsFieldsAndRendersThePrompt(t *testing.T) {
 	}
 }
 
+// id names an extracted field, or a path into the payload even when only
+// some fields are extracted; a missing id is an input error.
+func TestRequestIDFromAFieldOrThePayload(t *testing.T) {
+	for _, tc := range []struct{ name, def, payload, want string }{
+		{"extracted field", "fields: {event_id: id}\nid: event_id", `{"id":"e-1"}`, "e-1"},
+		{"payload path beside fields", "fields: {code: alarm.code}\nid: meta.seq", `{"alarm":{"code":"E1"},"meta":{"seq":77}}`, "77"},
+		{"payload key beside fields", "fields: {code: alarm.code}\nid: uuid", `{"alarm":{"code":"E1"},"uuid":"u-5"}`, "u-5"},
+		{"no fields", "id: meta.seq", `{"meta":{"seq":"s-3"}}`, "s-3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := compile(t, "name: ids\nmatch: a/+\nprompt: hi\n"+tc.def)
+			prep, err := p.Prepare(msg("a/b", tc.payload), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if prep.DedupKey != "ids\x00"+tc.want || prep.Request.RequestID != tc.want {
+				t.Fatalf("dedup key %q, request id %q; want id %q", prep.DedupKey, prep.Request.RequestID, tc.want)
+			}
+		})
+	}
+	p := compile(t, "name: ids\nmatch: a/+\nprompt: hi\nfields: {code: alarm.code}\nid: meta.seq")
+	if _, err := p.Prepare(msg("a/b", `{"alarm":{"code":"E1"}}`), 0); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), `id field "meta.seq"`) {
+		t.Fatalf("missing id: %v", err)
+	}
+}
+
 func TestPayloadValuesAreDataNeverTemplate(t *testing.T) {
 	p := compile(t, `
 name: notes

@@ -100,6 +100,9 @@ type EnqueueResult struct {
 	Coalesced bool
 	// Dropped is the job dropped to make room (drop_oldest), or 0.
 	Dropped uint64
+	// Job is the job as committed, new or coalesced into; zero for a
+	// duplicate. Callers need not read it back.
+	Job Job
 }
 
 // Enqueue adds a job durably, in a group commit. When it returns nil the
@@ -123,9 +126,9 @@ func enqueue(tx *bolt.Tx, e Enqueue, now time.Time, res *EnqueueResult) error {
 	j := e.Job
 	j.Priority = clampPriority(j.Priority)
 	if j.Coalesce != "" {
-		if id, ok := coalesceInto(tx, j, now); ok {
-			res.ID, res.Coalesced = id, true
-			return remember(tx, e, id, now)
+		if merged, ok := coalesceInto(tx, j, now); ok {
+			res.ID, res.Coalesced, res.Job = merged.ID, true, merged
+			return remember(tx, e, merged.ID, now)
 		}
 	}
 	if e.Backlog > 0 && int(getUint(tx.Bucket(bucketBacklog), []byte(j.Pipeline))) >= e.Backlog {
@@ -152,7 +155,7 @@ func enqueue(tx *bolt.Tx, e Enqueue, now time.Time, res *EnqueueResult) error {
 	if err := addQueued(tx, j); err != nil {
 		return err
 	}
-	res.ID = id
+	res.ID, res.Job = id, j
 	return remember(tx, e, id, now)
 }
 
@@ -201,21 +204,21 @@ func pidKey(r *Redelivery, pipeline string) []byte {
 
 // coalesceInto replaces the request of the queued job holding j's
 // coalesce key, if there is one.
-func coalesceInto(tx *bolt.Tx, j Job, now time.Time) (uint64, bool) {
+func coalesceInto(tx *bolt.Tx, j Job, now time.Time) (Job, bool) {
 	v := tx.Bucket(bucketCoalesce).Get(pipelineKey(j.Pipeline, []byte(j.Coalesce)))
 	if len(v) != 8 {
-		return 0, false
+		return Job{}, false
 	}
 	old, err := getJob(tx, binary.BigEndian.Uint64(v))
 	if err != nil || old.State != JobQueued {
-		return 0, false
+		return Job{}, false
 	}
 	old.Request, old.UpdatedAt, old.Source = j.Request, now, j.Source
 	old.Merged++
 	if err := putJob(tx, old); err != nil {
-		return 0, false
+		return Job{}, false
 	}
-	return old.ID, true
+	return old, true
 }
 
 // dropOldest fails the pipeline's oldest queued job to make room.
@@ -239,7 +242,7 @@ func dropOldest(tx *bolt.Tx, pipeline string, now time.Time) (uint64, error) {
 
 func addQueued(tx *bolt.Tx, j Job) error {
 	id := u64(j.ID)
-	if err := tx.Bucket(bucketQueue).Put(queueKey(j.Priority, j.ID), nil); err != nil {
+	if err := tx.Bucket(bucketQueue).Put(queueKey(j.Priority, j.ID), queueEntry(j)); err != nil {
 		return err
 	}
 	if err := tx.Bucket(bucketPQueue).Put(pipelineKey(j.Pipeline, id), nil); err != nil {
@@ -366,15 +369,19 @@ func (s *Store) Jobs(f JobFilter) ([]Job, error) {
 // ReadyJobs returns up to n queued jobs that may start at now, highest
 // priority first, then oldest; skip excludes jobs (of a rate-limited
 // pipeline, or waiting for their model, say). wake is the earliest time a
-// held-back job becomes ready, or zero. skip runs inside a read
-// transaction and must not use the store.
+// held-back job becomes ready, or zero. skip sees only the job's ID,
+// Priority, Pipeline, Model and NotBefore (all a scan reads; a job is
+// decoded only when it is returned); it runs inside a read transaction
+// and must not use the store.
 func (s *Store) ReadyJobs(now time.Time, n int, skip func(Job) bool) (ready []Job, wake time.Time, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketQueue).Cursor()
-		for k, _ := c.First(); k != nil && len(ready) < n; k, _ = c.Next() {
-			j, err := getJob(tx, binary.BigEndian.Uint64(k[1:]))
-			if err != nil {
-				return err
+		for k, v := c.First(); k != nil && len(ready) < n; k, v = c.Next() {
+			j, ok := parseQueueEntry(k, v)
+			if !ok {
+				if j, err = getJob(tx, binary.BigEndian.Uint64(k[1:])); err != nil {
+					return err
+				}
 			}
 			if j.NotBefore.After(now) {
 				if wake.IsZero() || j.NotBefore.Before(wake) {
@@ -385,7 +392,11 @@ func (s *Store) ReadyJobs(now time.Time, n int, skip func(Job) bool) (ready []Jo
 			if skip != nil && skip(j) {
 				continue
 			}
-			ready = append(ready, j)
+			full, err := getJob(tx, j.ID)
+			if err != nil {
+				return err
+			}
+			ready = append(ready, full)
 		}
 		return nil
 	})

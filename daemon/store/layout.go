@@ -1,5 +1,10 @@
 package store
 
+import (
+	"encoding/binary"
+	"time"
+)
+
 // The database layout. Every bucket is created by Open; nothing else
 // creates buckets, so this file is the whole map of what is on disk.
 // Integers in keys and values are big-endian uint64, so that bbolt's byte
@@ -18,8 +23,11 @@ package store
 //
 //	jobs/                 every job, by id (ids come from this bucket's sequence)
 //	  <id>                -> JSON Job
-//	queue/                queued jobs in dispatch order
-//	  <255-priority><id>  -> nil
+//	queue/                queued jobs in dispatch order, with what the
+//	                      dispatcher filters on, so a scan past held-back
+//	                      jobs decodes none of them (an empty value, from an
+//	                      older build, means: read the job)
+//	  <255-priority><id>  -> <not-before unix ns or 0><uvarint len><pipeline><model>
 //	pqueue/               queued jobs by pipeline, oldest first, for
 //	                      drop_oldest and per-pipeline backlog bounds
 //	  <pipeline>\x00<id>  -> nil
@@ -98,6 +106,36 @@ func pipelineKey(pipeline string, rest []byte) []byte {
 // queueKey orders the queue: higher priority first, then older first.
 func queueKey(priority int, id uint64) []byte {
 	return append([]byte{byte(255 - priority)}, u64(id)...)
+}
+
+// queueEntry is the summary of a queued job kept in its queue value.
+func queueEntry(j Job) []byte {
+	var nb uint64
+	if !j.NotBefore.IsZero() {
+		nb = uint64(j.NotBefore.UnixNano())
+	}
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+2+len(j.Pipeline)+len(j.Model)), nb)
+	v = binary.AppendUvarint(v, uint64(len(j.Pipeline)))
+	return append(append(v, j.Pipeline...), j.Model...)
+}
+
+// parseQueueEntry reads a queue value into the fields ReadyJobs filters
+// on; ok is false for a value it cannot read.
+func parseQueueEntry(key, v []byte) (j Job, ok bool) {
+	if len(key) != 9 || len(v) < 9 {
+		return Job{}, false
+	}
+	j.ID, j.Priority = binary.BigEndian.Uint64(key[1:]), 255-int(key[0])
+	if nb := binary.BigEndian.Uint64(v); nb != 0 {
+		j.NotBefore = time.Unix(0, int64(nb))
+	}
+	n, w := binary.Uvarint(v[8:])
+	rest := v[8+max(w, 0):]
+	if w <= 0 || n > uint64(len(rest)) {
+		return Job{}, false
+	}
+	j.Pipeline, j.Model = string(rest[:n]), string(rest[n:])
+	return j, true
 }
 
 func pendingCountKey(p int) []byte { return append([]byte("pcount"), priorityKey(p)...) }
