@@ -64,7 +64,7 @@ type updateService struct {
 func updatePB(st fleet.Status) *emberv1.UpdateStatusResponse {
 	js, _ := json.Marshal(st)
 	return &emberv1.UpdateStatusResponse{
-		Enabled: true, Phase: string(st.Phase), ActiveVersion: st.ActiveVersion, TargetVersion: st.TargetVersion,
+		Enabled: true, Phase: st.Phase.String(), ActiveVersion: st.ActiveVersion, TargetVersion: st.TargetVersion,
 		Percent: st.Percent, Reason: st.Reason, LastError: st.LastError, KeptVersions: st.KeptVersions,
 		StatusJson: string(js),
 	}

@@ -42,6 +42,10 @@ type DownloadOptions struct {
 	// fsynced, offset recorded); default 8 MiB. A power cut loses at most
 	// this much.
 	CheckpointBytes int64
+	// CheckpointInterval also checkpoints after this long with bytes
+	// received, so that a slow link (where 8 MiB is many minutes) loses
+	// little to a power cut; default 1s.
+	CheckpointInterval time.Duration
 	// BackoffMin and BackoffMax bound the doubling wait between failed
 	// attempts; defaults 1s and 5m.
 	BackoffMin, BackoffMax time.Duration
@@ -94,6 +98,9 @@ func NewDownloader(opts DownloadOptions) *Downloader {
 	}
 	if d.opts.CheckpointBytes <= 0 {
 		d.opts.CheckpointBytes = 8 << 20
+	}
+	if d.opts.CheckpointInterval <= 0 {
+		d.opts.CheckpointInterval = time.Second
 	}
 	if d.opts.BackoffMin <= 0 {
 		d.opts.BackoffMin = time.Second
@@ -359,7 +366,7 @@ func (d *Downloader) checkResponse(resp *http.Response, rec *progressRecord, raw
 // goes, until size bytes are on disk.
 func (d *Downloader) copyBody(ctx context.Context, cancel context.CancelCauseFunc, body io.Reader, f *os.File, path string, rec *progressRecord) (int64, error) {
 	var got int64
-	saved := rec.Offset
+	saved, savedAt := rec.Offset, d.clock.Now()
 	checkpoint := func() error {
 		if rec.Offset == saved {
 			return nil
@@ -370,7 +377,7 @@ func (d *Downloader) copyBody(ctx context.Context, cancel context.CancelCauseFun
 		if err := saveProgress(path, *rec); err != nil {
 			return classifyFSError(fmt.Errorf("save download progress: %w", err))
 		}
-		saved = rec.Offset
+		saved, savedAt = rec.Offset, d.clock.Now()
 		return d.point("download-checkpoint")
 	}
 	// fail keeps what arrived before returning a transient error.
@@ -407,7 +414,7 @@ func (d *Downloader) copyBody(ctx context.Context, cancel context.CancelCauseFun
 					return fail(err)
 				}
 			}
-			if rec.Offset-saved >= d.opts.CheckpointBytes {
+			if rec.Offset-saved >= d.opts.CheckpointBytes || d.clock.Now().Sub(savedAt) >= d.opts.CheckpointInterval {
 				if err := checkpoint(); err != nil {
 					return got, err
 				}

@@ -3,6 +3,7 @@ package fleet
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"net/http"
@@ -300,6 +301,38 @@ func TestFetchResumesInANewDownloader(t *testing.T) {
 	}
 	if len(srv.log()) != n {
 		t.Errorf("a complete download was fetched again")
+	}
+}
+
+// On a slow link progress is recorded by time as well as by bytes: a
+// download far short of CheckpointBytes still checkpoints every
+// CheckpointInterval, so a power cut loses seconds, not megabytes.
+func TestFetchCheckpointsByTimeOnASlowLink(t *testing.T) {
+	content := randomBytes(8, 256<<10)
+	srv := newArtServer(t)
+	url := srv.put("/m.gguf", content)
+	path := filepath.Join(t.TempDir(), "m.part")
+	opts := fastDownload()
+	opts.Clock = newInstantClock()
+	opts.RateLimit = 16 << 10 // 16 s of limiter time
+	opts.CheckpointBytes = 1 << 30
+	opts.CheckpointInterval = 2 * time.Second
+	var offsets []int64
+	opts.Progress = func(done, _ int64) {
+		if data, err := os.ReadFile(progressPath(path)); err == nil {
+			var rec progressRecord
+			if json.Unmarshal(data, &rec) == nil && (len(offsets) == 0 || offsets[len(offsets)-1] != rec.Offset) {
+				offsets = append(offsets, rec.Offset)
+			}
+		}
+	}
+	if err := fetch(t, opts, url, int64(len(content)), path); err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, path, content)
+	// 16 s at one checkpoint per 2 s: about 8 recorded offsets before the end.
+	if len(offsets) < 5 {
+		t.Fatalf("progress recorded at offsets %v; want one about every 2 s of a 16 s download", offsets)
 	}
 }
 
