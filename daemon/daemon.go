@@ -46,6 +46,7 @@ type Options struct {
 // shutdown and an error when a part could not start or failed.
 func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger) error {
 	started := time.Now()
+	TuneGC()
 	log.Info("emberd starting", "version", buildinfo.Version, "device_id", cfg.DeviceID, "state_dir", cfg.StateDir)
 	notify, err := sdnotify.FromEnv()
 	if err != nil {

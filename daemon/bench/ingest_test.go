@@ -16,11 +16,10 @@ import (
 	"github.com/ember-edge/ember/internal/testkit"
 )
 
-// The load shape the ingest benchmarks share. One connection's messages
-// are committed in order, one commit at a time (the embedded broker's
-// PUBACK waits in its publish hook), so one publisher is bounded by
-// commit latency; throughput comes from many connections sharing group
-// commits, as many PLCs do. Each publisher is a gateway for 8 machines,
+// The load shape the ingest benchmarks share: 32 connections, as many
+// PLCs or gateways, each with 16 messages in flight, which ember
+// pipelines into shared group commits (acknowledged in order as they
+// land). Each publisher is a gateway for 8 machines,
 // each with its own topic: how topics spread matters to ember's external
 // client, which keeps each topic's messages in order on one worker.
 // BENCH_PUBLISHERS, BENCH_WINDOW and BENCH_TOPICS override them.
@@ -54,8 +53,9 @@ type ingestPath struct {
 //   - ember's embedded broker: publishers → ember, PUBACK after the group
 //     commit. Latency publish → PUBACK.
 //   - ember's ingest without MQTT: the same messages handed to the job
-//     manager by 32 goroutines, one at a time each, as 32 connections
-//     do; what the store and pipeline cost without a broker.
+//     manager by 32 goroutines, one at a time each (Ingest, not
+//     pipelined), so at most 32 share a commit; what the store and
+//     pipeline cost without a broker, and what pipelining adds.
 //   - ember as a client of mosquitto: publishers → mosquitto → ember,
 //     which acknowledges each delivery after its commit. That PUBACK is
 //     the durable one (the publisher's comes from mosquitto first), so a

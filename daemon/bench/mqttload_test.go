@@ -21,6 +21,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/ember-edge/ember/daemon"
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/jobs"
 	"github.com/ember-edge/ember/daemon/mqtt"
@@ -66,6 +67,7 @@ type ember struct {
 // startEmber runs ember with the given mqtt: section on a store in dir.
 func startEmber(b *testing.B, dir, mqttYAML string) *ember {
 	b.Helper()
+	daemon.TuneGC() // as emberd runs
 	doc := "device_id: bench\nstate_dir: state\ngrpc: {socket: ember.sock}\n" +
 		"store: {max_records: 100000000, max_bytes: 64GiB}\n" + mqttYAML + ingestPipeline
 	cfg, err := config.Parse([]byte(doc), dir)

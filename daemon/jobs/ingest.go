@@ -23,15 +23,31 @@ import (
 // for some pipeline nothing durable happened (a full disk, say): the
 // broker must not acknowledge the message, so the producer retries.
 func (m *Manager) Ingest(ctx context.Context, msg pipeline.Message) error {
-	var errs []error
+	return m.IngestAsync(ctx, msg)()
+}
+
+// IngestAsync is Ingest in two steps: it queues the message's writes for
+// the group commit and returns; the wait it returns finishes the work
+// and returns what Ingest would. Messages queued one after another are
+// committed in that order, so a broker connection can queue each message
+// as it arrives and acknowledge each once its wait returns nil, in
+// order, with many messages sharing a commit.
+func (m *Manager) IngestAsync(ctx context.Context, msg pipeline.Message) (wait func() error) {
+	var waits []func() error
 	for _, p := range m.pipes.Load().list {
 		if p.Matches(msg.Topic) {
-			if err := m.ingestOne(ctx, p, msg); err != nil {
+			waits = append(waits, m.ingestOne(ctx, p, msg))
+		}
+	}
+	return func() error {
+		var errs []error
+		for _, w := range waits {
+			if err := w(); err != nil {
 				errs = append(errs, err)
 			}
 		}
+		return errors.Join(errs...)
 	}
-	return errors.Join(errs...)
 }
 
 // Matches reports whether any pipeline takes messages on this topic.
@@ -53,34 +69,37 @@ func (m *Manager) Filters() []string {
 	return out
 }
 
-func (m *Manager) ingestOne(ctx context.Context, p *pipeline.Pipeline, msg pipeline.Message) error {
+// ingestOne queues msg's job for pipeline p and returns the wait for its
+// outcome. Refusals are recorded before it returns.
+func (m *Manager) ingestOne(ctx context.Context, p *pipeline.Pipeline, msg pipeline.Message) (wait func() error) {
+	done := func(err error) func() error { return func() error { return err } }
 	cfg := p.Config()
 	now := m.opts.Now()
 	m.stats.ingested.Add(1)
 	if *cfg.Priority < int(m.refuseBelow.Load()) {
-		return m.refuse(ctx, p, msg, *m.refuseWhy.Load(), nil)
+		return done(m.refuse(ctx, p, msg, *m.refuseWhy.Load(), nil))
 	}
 	prep, err := p.Prepare(msg, m.opts.MaxPayload)
 	var ie *pipeline.InputError
 	if errors.As(err, &ie) {
-		return m.refuse(ctx, p, msg, ie.Reason, err)
+		return done(m.refuse(ctx, p, msg, ie.Reason, err))
 	}
 	if err != nil {
-		return err
+		return done(err)
 	}
 	if over, err := m.st.Over(m.opts.Limits); err != nil {
-		return err
+		return done(err)
 	} else if over {
 		if cfg.Backlog.Overflow != string(store.OverflowDropOldest) {
-			return m.refuse(ctx, p, msg, "the store is over its limits (store.max_records / store.max_bytes) and the pipeline's overflow policy is reject", store.ErrFull)
+			return done(m.refuse(ctx, p, msg, "the store is over its limits (store.max_records / store.max_bytes) and the pipeline's overflow policy is reject", store.ErrFull))
 		}
 		if _, err := m.st.PruneOutbox(m.opts.Limits, now, 256, nil); err != nil {
-			return err
+			return done(err)
 		}
 	}
 	reqJSON, err := prep.Request.Encode()
 	if err != nil {
-		return err
+		return done(err)
 	}
 	e := store.Enqueue{
 		Job: store.Job{
@@ -94,15 +113,18 @@ func (m *Manager) ingestOne(ctx context.Context, p *pipeline.Pipeline, msg pipel
 	if msg.QoS > 0 && msg.Client != "" {
 		e.Redelivery = &store.Redelivery{Client: msg.Client, PacketID: msg.PacketID, Dup: msg.Dup, Hash: contentHash(msg)}
 	}
-	res, err := m.st.Enqueue(ctx, e, now)
-	if errors.Is(err, store.ErrBacklogFull) {
-		return m.refuse(ctx, p, msg, fmt.Sprintf("the pipeline's backlog is full (%d queued) and its overflow policy is reject", cfg.Backlog.Max), err)
+	enqueued := m.st.EnqueueAsync(ctx, e, now)
+	return func() error {
+		res, err := enqueued()
+		if errors.Is(err, store.ErrBacklogFull) {
+			return m.refuse(ctx, p, msg, fmt.Sprintf("the pipeline's backlog is full (%d queued) and its overflow policy is reject", cfg.Backlog.Max), err)
+		}
+		if err != nil {
+			return err
+		}
+		m.accepted(ctx, res, cfg.Name, *cfg.Priority, cfg.Classification, prep.Request.Reply)
+		return nil
 	}
-	if err != nil {
-		return err
-	}
-	m.accepted(ctx, res, cfg.Name, *cfg.Priority, cfg.Classification, prep.Request.Reply)
-	return nil
 }
 
 // accepted counts an enqueue's outcome and tells watchers and the

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -24,6 +25,7 @@ type Broker struct {
 	srv  *mochi.Server
 	self *mochi.Client // emberd's own inline client, speaking MQTT 5
 	in   *Ingester
+	hook *ingestHook
 	cfg  config.Embedded
 	log  *slog.Logger
 	addr []string
@@ -52,7 +54,8 @@ func NewBroker(cfg config.Embedded, in *Ingester, deviceID string, log *slog.Log
 	if err := srv.AddHook(&authHook{users: users}, nil); err != nil {
 		return nil, err
 	}
-	if err := srv.AddHook(&ingestHook{b: b}, nil); err != nil {
+	b.hook = &ingestHook{b: b}
+	if err := srv.AddHook(b.hook, nil); err != nil {
 		return nil, err
 	}
 	if cfg.Listen != "" {
@@ -117,7 +120,9 @@ func (b *Broker) Run(ctx context.Context) error {
 	_ = b.Publish(b.statusTopic, []byte("online"), 1, true, nil)
 	<-ctx.Done()
 	_ = b.Publish(b.statusTopic, []byte("offline"), 1, true, nil)
-	return b.srv.Close()
+	err := b.srv.Close()
+	b.hook.closeAll()
+	return err
 }
 
 // Publish sends a message from emberd to the broker's subscribers. With
@@ -133,22 +138,34 @@ func (b *Broker) Publish(t string, payload []byte, qos byte, retain bool, correl
 	return b.srv.InjectPacket(b.self, pk)
 }
 
-// ingestHook hands messages to the Ingester before the broker
-// acknowledges them.
+// ingestHook hands messages to the Ingester and acknowledges each only
+// once its jobs are committed.
+//
+// A connection's QoS 0 and 1 messages are pipelined: the hook queues a
+// message's writes for the group commit and returns at once, so the
+// broker reads the connection's next message while the last is being
+// committed, and the connection's acker sends the PUBACKs (and passes
+// the messages on to the broker's subscribers) in arrival order as the
+// commits land. A publisher with 16 messages in flight then puts 16 in a
+// commit, not one. QoS 2 keeps the broker's own synchronous path.
 type ingestHook struct {
 	mochi.HookBase
 	b *Broker
+
+	mu     sync.Mutex
+	ackers map[*mochi.Client]*acker
+	closed bool
+	wg     sync.WaitGroup // the ackers' goroutines
 }
+
+// ackWindow bounds one connection's messages queued but not yet
+// acknowledged; past it the connection waits (backpressure).
+const ackWindow = 256
 
 func (h *ingestHook) ID() string { return "ember-ingest" }
 
-func (h *ingestHook) Provides(k byte) bool { return k == mochi.OnPublish }
+func (h *ingestHook) Provides(k byte) bool { return k == mochi.OnPublish || k == mochi.OnDisconnect }
 
-// OnPublish runs before the broker sends PUBACK: it returns only once the
-// message's jobs are committed. When they cannot be (a full disk), the
-// message is refused: an MQTT 5 client gets a PUBACK with "quota
-// exceeded"; an MQTT 3.1.1 client, which has no negative acknowledgement,
-// gets no PUBACK and is disconnected, so it resends once reconnected.
 func (h *ingestHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline || !h.b.in.Wants(pk.TopicName) {
 		return pk, nil
@@ -159,19 +176,161 @@ func (h *ingestHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 		ResponseTopic: pk.Properties.ResponseTopic, CorrelationData: pk.Properties.CorrelationData,
 		Received: time.Now(),
 	}
-	err := h.b.in.Handle(context.Background(), msg, func(t string, payload []byte) {
+	wait := h.b.in.HandleAsync(context.Background(), msg, func(t string, payload []byte) {
 		_ = h.b.Publish(t, payload, 0, false, nil)
 	})
-	if err == nil {
-		return pk, nil
+	if pk.FixedHeader.Qos <= 1 {
+		if a := h.ackerOf(cl); a != nil && a.send(pending{pk: pk, wait: wait}) {
+			return pk, packets.ErrRejectPacket // the acker acknowledges and passes it on
+		}
+		// The broker is closing: the message stays unacknowledged, and a
+		// redelivery is recognised.
+		_ = wait()
+		return pk, packets.ErrRejectPacket
 	}
-	full := errors.Is(err, store.ErrDiskFull)
-	h.b.log.Error("message not accepted; not acknowledged", "topic", pk.TopicName, "client", cl.ID, "disk_full", full, "err", err)
-	if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
+	if err := wait(); err != nil {
+		return h.refused(cl, pk, err)
+	}
+	return pk, nil
+}
+
+// refused handles a QoS 2 message that could not be committed: an MQTT 5
+// client gets "quota exceeded"; an MQTT 3.1.1 client, which has no
+// negative acknowledgement, is disconnected, so it resends once
+// reconnected.
+func (h *ingestHook) refused(cl *mochi.Client, pk packets.Packet, err error) (packets.Packet, error) {
+	h.logRefused(cl, pk, err)
+	if cl.Properties.ProtocolVersion == 5 {
 		return pk, packets.ErrQuotaExceeded
 	}
 	go h.b.srv.DisconnectClient(cl, packets.ErrServerBusy)
 	return pk, packets.ErrRejectPacket
+}
+
+func (h *ingestHook) logRefused(cl *mochi.Client, pk packets.Packet, err error) {
+	h.b.log.Error("message not accepted; not acknowledged", "topic", pk.TopicName, "client", cl.ID,
+		"disk_full", errors.Is(err, store.ErrDiskFull), "err", err)
+}
+
+// OnDisconnect ends the connection's acker once it has settled what was
+// queued.
+func (h *ingestHook) OnDisconnect(cl *mochi.Client, _ error, _ bool) {
+	h.mu.Lock()
+	a := h.ackers[cl]
+	delete(h.ackers, cl)
+	h.mu.Unlock()
+	if a != nil {
+		a.close()
+	}
+}
+
+// ackerOf returns cl's acker, starting it on the connection's first
+// message; nil once the broker is closing.
+func (h *ingestHook) ackerOf(cl *mochi.Client) *acker {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil
+	}
+	if a := h.ackers[cl]; a != nil {
+		return a
+	}
+	if h.ackers == nil {
+		h.ackers = map[*mochi.Client]*acker{}
+	}
+	a := &acker{ch: make(chan pending, ackWindow)}
+	h.ackers[cl] = a
+	h.wg.Go(func() { h.ack(cl, a) })
+	return a
+}
+
+// closeAll ends every acker and waits for them; the broker has stopped
+// reading.
+func (h *ingestHook) closeAll() {
+	h.mu.Lock()
+	h.closed = true
+	ackers := h.ackers
+	h.ackers = nil
+	h.mu.Unlock()
+	for _, a := range ackers {
+		a.close()
+	}
+	h.wg.Wait()
+}
+
+// ack settles cl's messages in arrival order: a committed one is
+// acknowledged (QoS 1) and passed on to the broker's subscribers, as the
+// broker would have done itself; one that could not be committed is
+// refused as refused does, and an MQTT 3.1.1 connection's later messages
+// are then left unacknowledged, so they come back in order.
+func (h *ingestHook) ack(cl *mochi.Client, a *acker) {
+	failed := false
+	for p := range a.ch {
+		err := p.wait()
+		switch {
+		case failed:
+		case err != nil:
+			h.logRefused(cl, p.pk, err)
+			if p.pk.FixedHeader.Qos == 0 {
+				continue
+			}
+			if cl.Properties.ProtocolVersion == 5 {
+				_ = cl.WritePacket(puback(p.pk.PacketID, packets.ErrQuotaExceeded))
+				continue
+			}
+			failed = true
+			go h.b.srv.DisconnectClient(cl, packets.ErrServerBusy)
+		default:
+			if p.pk.FixedHeader.Qos == 1 {
+				_ = cl.WritePacket(puback(p.pk.PacketID, packets.CodeSuccess))
+			}
+			fwd := p.pk
+			fwd.PacketID = uint16(fwd.FixedHeader.Qos) // the inline client's, as Publish sets it
+			fwd.FixedHeader.Dup = false
+			_ = h.b.srv.InjectPacket(h.b.self, fwd)
+		}
+	}
+}
+
+func puback(id uint16, code packets.Code) packets.Packet {
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: id, ReasonCode: code.Code}
+	if code.Code >= packets.ErrUnspecifiedError.Code {
+		pk.Properties.ReasonString = code.Reason
+	}
+	return pk
+}
+
+// pending is a message whose writes are queued for the group commit.
+type pending struct {
+	pk   packets.Packet
+	wait func() error
+}
+
+// acker holds one connection's pending messages in arrival order.
+type acker struct {
+	mu     sync.Mutex // held while sending, so close never races a send
+	closed bool
+	ch     chan pending
+}
+
+// send queues p, waiting while the window is full; false once closed.
+func (a *acker) send(p pending) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return false
+	}
+	a.ch <- p
+	return true
+}
+
+func (a *acker) close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.closed {
+		a.closed = true
+		close(a.ch)
+	}
 }
 
 // minLevel drops records below a level.

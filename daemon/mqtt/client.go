@@ -154,36 +154,64 @@ func orderKey(t string) uint32 {
 	return h.Sum32()
 }
 
+// work handles one worker's messages in arrival order. Each message's
+// writes are queued for the group commit as it arrives; a second
+// goroutine acknowledges them in the same order as their commits land,
+// so a worker's messages share commits instead of waiting for one each.
 func (c *Client) work(ctx context.Context, ch <-chan paho.Message) {
+	queued := make(chan queuedMessage, 64)
+	var acker sync.WaitGroup
+	acker.Go(func() {
+		for q := range queued {
+			c.settle(q)
+		}
+	})
+	defer func() {
+		close(queued)
+		acker.Wait()
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case m := <-ch:
-			c.handle(m)
+			queued <- c.queue(m)
 		}
 	}
 }
 
-func (c *Client) handle(m paho.Message) {
+// queuedMessage is a message whose writes are queued for the group commit.
+type queuedMessage struct {
+	m    paho.Message
+	wait func() error
+}
+
+func (c *Client) queue(m paho.Message) queuedMessage {
 	cli := c.cli
 	msg := pipeline.Message{
 		Broker: "external", Topic: m.Topic(), Payload: m.Payload(), QoS: m.Qos(), Dup: m.Duplicate(),
 		// The broker numbers the packets of our session.
 		Client: "external:" + c.cfg.ClientID, PacketID: m.MessageID(), Received: time.Now(),
 	}
-	err := c.in.Handle(context.Background(), msg, func(t string, payload []byte) {
+	wait := c.in.HandleAsync(context.Background(), msg, func(t string, payload []byte) {
 		cli.Publish(t, 0, false, payload)
 	})
-	if err != nil {
-		c.log.Error("message not accepted; not acknowledged, the broker will redeliver it", "topic", m.Topic(), "err", err)
+	return queuedMessage{m: m, wait: wait}
+}
+
+// settle acknowledges a committed message; one that could not be
+// committed stays unacknowledged, and the session is restarted so that
+// the broker redelivers it.
+func (c *Client) settle(q queuedMessage) {
+	if err := q.wait(); err != nil {
+		c.log.Error("message not accepted; not acknowledged, the broker will redeliver it", "topic", q.m.Topic(), "err", err)
 		select {
 		case c.refused <- struct{}{}:
 		default:
 		}
 		return
 	}
-	m.Ack()
+	q.m.Ack()
 }
 
 // Run connects and stays connected until ctx ends, then publishes a

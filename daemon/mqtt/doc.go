@@ -2,7 +2,9 @@
 // that PLCs and sensors publish to directly, and a client (paho) for an
 // external broker such as mosquitto. Both hand messages to the job
 // manager and acknowledge a QoS 1 message only after its job is
-// committed: the embedded broker's PUBACK waits in its publish hook, the
-// client acknowledges manually. Both publish results back, and a retained
-// status (online/offline) with a last will.
+// committed, pipelined: a message's writes are queued for the group
+// commit as it arrives, and acknowledgements go out in arrival order as
+// commits land (the embedded broker's per-connection acker, the client's
+// per-worker one). Both publish results back, and a retained status
+// (online/offline) with a last will.
 package mqtt

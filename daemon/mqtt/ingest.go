@@ -70,8 +70,16 @@ func (in *Ingester) wantsSparkplug() bool {
 // when set, is used to ask a Sparkplug edge node for a new birth
 // certificate when its data cannot be decoded without one.
 func (in *Ingester) Handle(ctx context.Context, msg pipeline.Message, rebirth func(topic string, payload []byte)) error {
+	return in.HandleAsync(ctx, msg, rebirth)()
+}
+
+// HandleAsync is Handle in two steps, as jobs.Manager.IngestAsync: the
+// message's writes are queued in order when it returns, and the wait
+// returns what Handle would.
+func (in *Ingester) HandleAsync(ctx context.Context, msg pipeline.Message, rebirth func(topic string, payload []byte)) (wait func() error) {
 	if model, ok := strings.CutPrefix(msg.Topic, in.requestPrefix()); ok && !strings.Contains(model, "/") {
-		return in.jobs.IngestRequest(ctx, msg, model)
+		err := in.jobs.IngestRequest(ctx, msg, model)
+		return func() error { return err }
 	}
 	if strings.HasPrefix(msg.Topic, sparkplug.Namespace+"/") && in.wantsSparkplug() {
 		spm, err := in.sp.Decode(msg.Topic, msg.Payload)
@@ -83,10 +91,10 @@ func (in *Ingester) Handle(ctx context.Context, msg pipeline.Message, rebirth fu
 			in.log.Warn("Sparkplug messages lost", "topic", msg.Topic, "missed", spm.Gap.Missed())
 		}
 		if spm != nil && spm.Stale {
-			return nil // the death of an earlier session, delivered late
+			return func() error { return nil } // the death of an earlier session, delivered late
 		}
 	}
-	return in.jobs.Ingest(ctx, msg)
+	return in.jobs.IngestAsync(ctx, msg)
 }
 
 // requestRebirth publishes a rebirth request for the edge node of topic,

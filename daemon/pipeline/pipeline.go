@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"text/template"
+	"text/template/parse"
 	"time"
 	"unicode/utf8"
 
@@ -34,6 +35,9 @@ type Pipeline struct {
 	errTopic *template.Template
 	coalesce *template.Template
 	rc       *renderCtx
+	// static holds the output of templates without actions (the default
+	// topics), which need no executing.
+	static map[*template.Template]string
 }
 
 // Options are what compiling needs besides the definition.
@@ -69,6 +73,13 @@ func Compile(cfg config.Pipeline, opts Options) (*Pipeline, error) {
 		t, err := template.New(part).Option("missingkey=error").Funcs(funcs(p.rc)).Parse(text)
 		if err != nil {
 			fail(part, err)
+			return t
+		}
+		if s, ok := staticText(t); ok {
+			if p.static == nil {
+				p.static = map[*template.Template]string{}
+			}
+			p.static[t] = s
 		}
 		return t
 	}
@@ -184,6 +195,9 @@ func (p *Pipeline) Prepare(msg Message, maxPayload int) (Prepared, error) {
 		if t == nil {
 			return "", nil
 		}
+		if s, ok := p.static[t]; ok {
+			return s, nil
+		}
 		var b strings.Builder
 		if err := t.Execute(&b, data); err != nil {
 			return "", inputErr(name, t.Name()+" template failed", err)
@@ -245,6 +259,22 @@ func (p *Pipeline) Prepare(msg Message, maxPayload int) (Prepared, error) {
 		prep.DedupKey = name + "\x00" + id
 	}
 	return prep, nil
+}
+
+// staticText returns what t writes when it is text alone.
+func staticText(t *template.Template) (string, bool) {
+	if t.Tree == nil || t.Tree.Root == nil {
+		return "", false
+	}
+	var b strings.Builder
+	for _, n := range t.Tree.Root.Nodes {
+		text, ok := n.(*parse.TextNode)
+		if !ok {
+			return "", false
+		}
+		b.Write(text.Text)
+	}
+	return b.String(), true
 }
 
 // ErrorTopic renders the error topic for a message that could not be

@@ -20,22 +20,34 @@ type commitReq struct {
 // when the shared transaction fails, each of its writes is retried in a
 // transaction of its own, so that one bad write cannot fail the others.
 func (s *Store) commit(ctx context.Context, fn func(*bolt.Tx) error) error {
+	wait, err := s.queue(ctx, fn)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+// queue hands fn to the group commit and returns at once with a wait
+// for its outcome. Writes queued one after another commit in that order
+// (in the same transaction or a later one), so a caller may queue its
+// next write before the last is durable and still keep them in order.
+func (s *Store) queue(ctx context.Context, fn func(*bolt.Tx) error) (wait func() error, err error) {
 	req := &commitReq{fn: fn, done: make(chan error, 1)}
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	select {
 	case s.commits <- req:
 	case <-ctx.Done():
 		s.closeMu.RUnlock()
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	s.closeMu.RUnlock()
 	// Once queued, the write is not abandoned even if ctx ends: the caller
 	// must learn whether it became durable.
-	return <-req.done
+	return func() error { return <-req.done }, nil
 }
 
 // committer owns group commits: it takes the first waiting write, every

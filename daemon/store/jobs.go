@@ -109,22 +109,46 @@ type EnqueueResult struct {
 // job will run (or was a duplicate of one that will) even if the process
 // dies next: the caller may acknowledge the message.
 func (s *Store) Enqueue(ctx context.Context, e Enqueue, now time.Time) (EnqueueResult, error) {
-	var res EnqueueResult
-	err := s.commit(ctx, func(tx *bolt.Tx) error {
-		res = EnqueueResult{}
-		return enqueue(tx, e, now, &res)
-	})
-	return res, err
+	return s.EnqueueAsync(ctx, e, now)()
 }
 
-func enqueue(tx *bolt.Tx, e Enqueue, now time.Time, res *EnqueueResult) error {
+// EnqueueAsync queues the job for the group commit and returns a wait
+// for the outcome Enqueue would have returned. Jobs queued one after
+// another commit in that order: a connection's messages may be queued
+// as they arrive and acknowledged as their waits return, in order.
+func (s *Store) EnqueueAsync(ctx context.Context, e Enqueue, now time.Time) func() (EnqueueResult, error) {
+	// The job is numbered and encoded here, in the caller's goroutine, so
+	// that the group commit (one goroutine holding bbolt's only writer)
+	// does no JSON. A number left unused (a duplicate, a coalesce, an
+	// error) is a gap in the ids, nothing more.
+	j := e.Job
+	j.Priority = clampPriority(j.Priority)
+	j.ID, j.State, j.CreatedAt, j.UpdatedAt = s.jobSeq.Add(1), JobQueued, now, now
+	if j.Coalesce != "" && e.CoalesceWindow > 0 {
+		j.NotBefore = now.Add(e.CoalesceWindow)
+	}
+	data := appendJob(make([]byte, 0, 256+len(j.Request)), j)
+	var res EnqueueResult
+	wait, err := s.queue(ctx, func(tx *bolt.Tx) error {
+		res = EnqueueResult{}
+		return enqueue(tx, e, j, data, now, &res)
+	})
+	if err != nil {
+		return func() (EnqueueResult, error) { return EnqueueResult{}, err }
+	}
+	return func() (EnqueueResult, error) {
+		err := wait()
+		return res, err
+	}
+}
+
+// enqueue commits j (encoded as data) unless it is a duplicate or
+// coalesces into a queued job.
+func enqueue(tx *bolt.Tx, e Enqueue, j Job, data []byte, now time.Time, res *EnqueueResult) error {
 	if id, ok := duplicateOf(tx, e, now); ok {
 		res.ID, res.Duplicate = id, true
 		return nil
 	}
-	jobs := tx.Bucket(bucketJobs)
-	j := e.Job
-	j.Priority = clampPriority(j.Priority)
 	if j.Coalesce != "" {
 		if merged, ok := coalesceInto(tx, j, now); ok {
 			res.ID, res.Coalesced, res.Job = merged.ID, true, merged
@@ -141,22 +165,22 @@ func enqueue(tx *bolt.Tx, e Enqueue, now time.Time, res *EnqueueResult) error {
 		}
 		res.Dropped = dropped
 	}
-	id, err := jobs.NextSequence()
-	if err != nil {
+	jobs := tx.Bucket(bucketJobs)
+	if err := jobs.Put(u64(j.ID), data); err != nil {
 		return err
 	}
-	j.ID, j.State, j.CreatedAt, j.UpdatedAt = id, JobQueued, now, now
-	if j.Coalesce != "" && e.CoalesceWindow > 0 {
-		j.NotBefore = now.Add(e.CoalesceWindow)
-	}
-	if err := putJob(tx, j); err != nil {
-		return err
+	// The bucket's sequence keeps the highest id given out, for the next
+	// Open.
+	if jobs.Sequence() < j.ID {
+		if err := jobs.SetSequence(j.ID); err != nil {
+			return err
+		}
 	}
 	if err := addQueued(tx, j); err != nil {
 		return err
 	}
-	res.ID, res.Job = id, j
-	return remember(tx, e, id, now)
+	res.ID, res.Job = j.ID, j
+	return remember(tx, e, j.ID, now)
 }
 
 // duplicateOf finds an earlier job for the same request id, or for the
@@ -281,11 +305,7 @@ func removeQueued(tx *bolt.Tx, j Job) error {
 }
 
 func putJob(tx *bolt.Tx, j Job) error {
-	data, err := json.Marshal(j)
-	if err != nil {
-		return err
-	}
-	return tx.Bucket(bucketJobs).Put(u64(j.ID), data)
+	return tx.Bucket(bucketJobs).Put(u64(j.ID), appendJob(make([]byte, 0, 256+len(j.Request)), j))
 }
 
 func getJob(tx *bolt.Tx, id uint64) (Job, error) {

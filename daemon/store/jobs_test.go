@@ -424,3 +424,53 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+// Job ids are given out before the group commit; they stay unique and
+// increasing across a restart and a compaction, and a duplicate costs a
+// number, not a job.
+func TestJobIDsSurviveReopenAndCompaction(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ember.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last uint64
+	next := func(s *Store, key string) EnqueueResult {
+		t.Helper()
+		res := mustEnqueue(t, s, Enqueue{Job: job("alarms", key), DedupKey: key, DedupWindow: time.Hour}, t0)
+		if !res.Duplicate {
+			if res.ID <= last || res.Job.ID != res.ID {
+				t.Fatalf("job id %d (job %d) after %d", res.ID, res.Job.ID, last)
+			}
+			last = res.ID
+		}
+		return res
+	}
+	next(s, "a")
+	next(s, "b")
+	if res := next(s, "a"); !res.Duplicate {
+		t.Fatal("a second a was not a duplicate")
+	}
+	s.Close()
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	next(s, "c")
+	if err := s.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	next(s, "d")
+	s.Close()
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	next(s, "e")
+	ready, _, _ := s.ReadyJobs(t0, 10, nil)
+	if len(ready) != 5 {
+		t.Fatalf("%d jobs queued, want 5: %v", len(ready), ids(ready))
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -33,6 +33,9 @@ type Store struct {
 	stopped chan struct{}
 	batches atomic.Uint64
 	batched atomic.Uint64
+	// jobSeq is the last job id given out; the jobs bucket's sequence
+	// holds the highest committed.
+	jobSeq atomic.Uint64
 	// onAppend is told after outbox records are committed (the uplink's
 	// Poke); it must not block.
 	onAppend atomic.Pointer[func()]
@@ -112,6 +115,12 @@ func (s *Store) init() error {
 				return fmt.Errorf("%w (schema %d, this emberd reads up to %d)", ErrNewerSchema, got, schemaVersion)
 			}
 		}
+		jobs := tx.Bucket(bucketJobs)
+		last := jobs.Sequence()
+		if k, _ := jobs.Cursor().Last(); len(k) == 8 {
+			last = max(last, binary.BigEndian.Uint64(k))
+		}
+		s.jobSeq.Store(last)
 		s.boot = getUint(meta, keyBoots) + 1
 		if err := putUint(meta, keyBoots, s.boot); err != nil {
 			return err
