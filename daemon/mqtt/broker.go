@@ -238,7 +238,11 @@ func (h *ingestHook) ackerOf(cl *mochi.Client) *acker {
 	if h.ackers == nil {
 		h.ackers = map[*mochi.Client]*acker{}
 	}
-	a := &acker{ch: make(chan pending, ackWindow)}
+	// The acker passes messages on as an inline twin of the connection
+	// (same client id), so subscribers' No Local still recognises them.
+	twin := h.b.srv.NewClient(nil, "local", cl.ID, true)
+	twin.Properties.ProtocolVersion = 5
+	a := &acker{ch: make(chan pending, ackWindow), twin: twin}
 	h.ackers[cl] = a
 	h.wg.Go(func() { h.ack(cl, a) })
 	return a
@@ -287,7 +291,7 @@ func (h *ingestHook) ack(cl *mochi.Client, a *acker) {
 			fwd := p.pk
 			fwd.PacketID = uint16(fwd.FixedHeader.Qos) // the inline client's, as Publish sets it
 			fwd.FixedHeader.Dup = false
-			_ = h.b.srv.InjectPacket(h.b.self, fwd)
+			_ = h.b.srv.InjectPacket(a.twin, fwd)
 		}
 	}
 }
@@ -311,6 +315,7 @@ type acker struct {
 	mu     sync.Mutex // held while sending, so close never races a send
 	closed bool
 	ch     chan pending
+	twin   *mochi.Client
 }
 
 // send queues p, waiting while the window is full; false once closed.

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	paho5 "github.com/eclipse/paho.golang/paho"
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/ember-edge/ember/daemon/config"
@@ -241,4 +243,62 @@ func TestDisconnectsAndShutdownWithMessagesInFlight(t *testing.T) {
 	if err := tb.st.Check(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Messages the acker passes on still come from their publisher: an
+// MQTT 5 subscriber with No Local does not get its own back, others do.
+func TestPassedOnMessagesKeepTheirOrigin(t *testing.T) {
+	tb := startBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	own, other := make(chan string, 10), make(chan string, 10)
+	plc := connect5(t, ctx, tb.addr, "plc-nolocal", own)
+	if _, err := plc.Subscribe(ctx, &paho5.Subscribe{Subscriptions: []paho5.SubscribeOptions{{Topic: "plant/#", QoS: 1, NoLocal: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	watcher := connect5(t, ctx, tb.addr, "watcher", other)
+	if _, err := watcher.Subscribe(ctx, &paho5.Subscribe{Subscriptions: []paho5.SubscribeOptions{{Topic: "plant/#", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := plc.Publish(ctx, &paho5.Publish{Topic: "plant/m1/reading", QoS: 1, Payload: []byte(`{"n":7}`)}); err != nil || resp.ReasonCode != 0 {
+		t.Fatalf("publish: %v %+v", err, resp)
+	}
+	select {
+	case got := <-other:
+		if got != `{"n":7}` {
+			t.Fatalf("the watcher got %q", got)
+		}
+	case <-ctx.Done():
+		t.Fatal("the watcher got nothing")
+	}
+	select {
+	case got := <-own:
+		t.Fatalf("the publisher got its own message back despite No Local: %q", got)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if ns := readings(t, tb.st); len(ns) != 1 || ns[0] != 7 {
+		t.Fatalf("jobs %v, want one for n=7", ns)
+	}
+}
+
+func connect5(t *testing.T, ctx context.Context, addr, id string, got chan<- string) *paho5.Client {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := paho5.NewClient(paho5.ClientConfig{
+		Conn: conn,
+		OnPublishReceived: []func(paho5.PublishReceived) (bool, error){
+			func(pr paho5.PublishReceived) (bool, error) {
+				got <- string(pr.Packet.Payload)
+				return true, nil
+			},
+		},
+	})
+	if ca, err := c.Connect(ctx, &paho5.Connect{ClientID: id, KeepAlive: 30, CleanStart: true}); err != nil || ca.ReasonCode != 0 {
+		t.Fatalf("MQTT 5 connect %s: %v %v", id, err, ca)
+	}
+	t.Cleanup(func() { c.Disconnect(&paho5.Disconnect{}) })
+	return c
 }
