@@ -286,7 +286,6 @@ func (p *Pipeline) ErrorTopic(msgTopic string) string {
 	return p.cfg.Publish.ErrorTopic
 }
 
-// decode turns the payload into the fields the templates see.
 // decode returns the fields templates see, Sparkplug metadata, and the
 // whole decoded payload (what an id outside the fields is looked up in).
 func (p *Pipeline) decode(msg Message) (fields, meta map[string]any, whole any, err error) {

@@ -135,25 +135,40 @@ func (r *Redactor) notJSON(data []byte) []byte {
 	return quote(r.applyValues(strings.ToValidUTF8(string(data), "\uFFFD")))
 }
 
-// applyValues runs the Pattern and Builtin rules over s in order.
+// maxPasses bounds applyValues for rules whose replacements other rules
+// match; built-in and default replacements settle in two passes.
+const maxPasses = 8
+
+// applyValues runs the Pattern and Builtin rules over s in order, and
+// again while a pass changed something: a replacement changes what stands
+// next to a value (a serial number redacted from "0000A00A+0000000"
+// leaves a phone number that was glued to it standing alone), and what
+// leaves the device must hold nothing a rule would match.
 func (r *Redactor) applyValues(s string) string {
 	if r == nil {
 		return s
 	}
-	for _, v := range r.values {
-		ranges := v.m.find(s)
-		if len(ranges) == 0 {
-			continue
+	for range maxPasses {
+		changed := false
+		for _, v := range r.values {
+			ranges := v.m.find(s)
+			if len(ranges) == 0 {
+				continue
+			}
+			changed = true
+			var b strings.Builder
+			last := 0
+			for _, rg := range ranges {
+				b.WriteString(s[last:rg[0]])
+				b.WriteString(v.replace)
+				last = rg[1]
+			}
+			b.WriteString(s[last:])
+			s = b.String()
 		}
-		var b strings.Builder
-		last := 0
-		for _, rg := range ranges {
-			b.WriteString(s[last:rg[0]])
-			b.WriteString(v.replace)
-			last = rg[1]
+		if !changed {
+			break
 		}
-		b.WriteString(s[last:])
-		s = b.String()
 	}
 	return s
 }

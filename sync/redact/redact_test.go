@@ -118,6 +118,23 @@ func TestRedact(t *testing.T) {
 	}
 }
 
+// A replacement can leave a value standing alone that was glued to what
+// it replaced; rules run again until nothing more matches, so that value
+// does not leave either, and redacting the output changes nothing.
+func TestRedactionExposingAValueRedactsItToo(t *testing.T) {
+	r, err := New([]Rule{{Builtin: "phone"}, {Builtin: "serial"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := r.Redact([]byte(`"0000A00A+0000000"`))
+	if want := `"[REDACTED][REDACTED]"`; string(out) != want {
+		t.Fatalf("got %s, want %s", out, want)
+	}
+	if again := r.Redact(out); string(again) != string(out) {
+		t.Fatalf("a second pass changed %s to %s", out, again)
+	}
+}
+
 func TestNewRefusesBadRules(t *testing.T) {
 	cases := []struct {
 		name string
