@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ember-edge/ember/daemon/gguf"
+	"github.com/ember-edge/ember/internal/durable"
 	"github.com/hybridgroup/yzma/pkg/llama"
 )
 
@@ -83,7 +84,7 @@ func quantize(in, out, fileType string) error {
 		return err
 	}
 	committed = true
-	return syncDir(dir)
+	return durable.SyncDir(dir)
 }
 
 // finishFile makes a fully written temporary file ready to be renamed
@@ -96,13 +97,4 @@ func finishFile(f *os.File) error {
 		return err
 	}
 	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

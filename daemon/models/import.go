@@ -17,6 +17,7 @@ import (
 
 	"github.com/ember-edge/ember/daemon/gguf"
 	"github.com/ember-edge/ember/daemon/store"
+	"github.com/ember-edge/ember/internal/durable"
 )
 
 // Progress reports an import's advance.
@@ -91,7 +92,7 @@ func (r *Registry) Import(ctx context.Context, src, name string, replace bool, p
 		os.Remove(tmp)
 		return Entry{}, fmt.Errorf("import %s: %w", src, err)
 	}
-	if err := syncDir(r.storeDir); err != nil {
+	if err := durable.SyncDir(r.storeDir); err != nil {
 		return Entry{}, fmt.Errorf("import %s: %w", src, err)
 	}
 	meta := f.Metadata()
@@ -180,15 +181,6 @@ func checkFree(dir string, need int64) error {
 		return fmt.Errorf("%w in %s: %d bytes needed, %d free", ErrNoSpace, dir, need, free)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // hashPath returns the hex sha256 of the file at path.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/pipeline"
+	"github.com/ember-edge/ember/internal/mqtturl"
 )
 
 // Client is emberd's connection to an external broker. Its session is
@@ -53,7 +53,7 @@ func NewClient(cfg config.External, in *Ingester, deviceID string, log *slog.Log
 		c.workers = append(c.workers, make(chan paho.Message, 64))
 	}
 	opts := paho.NewClientOptions().
-		AddBroker(brokerURL(cfg.URL)).
+		AddBroker(pahoURL(cfg.URL)).
 		SetClientID(cfg.ClientID).
 		SetUsername(cfg.Username).
 		SetPassword(cfg.Password).
@@ -81,21 +81,6 @@ func NewClient(cfg config.External, in *Ingester, deviceID string, log *slog.Log
 	}
 	c.cli = paho.NewClient(opts)
 	return c, nil
-}
-
-// brokerURL maps mqtt:// and mqtts:// onto the schemes paho knows.
-func brokerURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	switch u.Scheme {
-	case "mqtt":
-		u.Scheme = "tcp"
-	case "mqtts":
-		u.Scheme = "ssl"
-	}
-	return u.String()
 }
 
 func clientTLS(cfg config.External) (*tls.Config, error) {
@@ -278,4 +263,13 @@ func (c *Client) Resubscribe() {
 			c.cli.Subscribe(f, 1, nil)
 		}
 	}
+}
+
+// pahoURL is the configured URL as paho takes it; the config was
+// validated, so an error leaves it as it is for paho to report.
+func pahoURL(raw string) string {
+	if u, err := mqtturl.Paho(raw); err == nil {
+		return u
+	}
+	return raw
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/ember-edge/ember/internal/durable"
 )
 
 // Waste describes how much of the database file is free pages: bbolt
@@ -76,7 +78,7 @@ func (s *Store) Compact() error {
 	}
 	renameErr := os.Rename(tmp, s.path)
 	if renameErr == nil {
-		renameErr = syncDir(filepath.Dir(s.path))
+		renameErr = durable.SyncDir(filepath.Dir(s.path))
 	}
 	// Reopen whichever file is in place now; the old one if the rename
 	// failed.
@@ -90,13 +92,4 @@ func (s *Store) Compact() error {
 		return fmt.Errorf("compact store: %w", renameErr)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

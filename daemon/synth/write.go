@@ -3,9 +3,9 @@ package synth
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/ember-edge/ember/daemon/gguf"
+	"github.com/ember-edge/ember/internal/durable"
 )
 
 // Write writes a model of spec to path, atomically: into a temporary file
@@ -41,53 +41,7 @@ func write(path string, spec Spec, progress func(done, total int64)) error {
 		tensors[i] = spec.tensorData(t, report)
 	}
 
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := gguf.Write(tmp, spec.metadata(), tensors); err != nil {
-		return err
-	}
-	if err := finish(tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	committed = true
-	// Sync the directory so that the rename survives a power cut.
-	return syncDir(dir)
-}
-
-// finish makes a fully written temporary file ready to be renamed into
-// place: ordinary permissions (CreateTemp makes it 0600), data synced,
-// closed.
-func finish(tmp *os.File) error {
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	return tmp.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return durable.WriteFile(path, 0o644, func(f *os.File) error {
+		return gguf.Write(f, spec.metadata(), tensors)
+	})
 }

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/ember-edge/ember/internal/mqtturl"
 	"github.com/ember-edge/ember/sync/uplink"
 )
 
@@ -54,7 +54,7 @@ func New(o Options) (*Consumer, error) {
 	if o.URL == "" || o.Fleet == "" || o.Out == "" {
 		return nil, errors.New("consumer: url, fleet and out must be set")
 	}
-	if _, err := brokerURL(o.URL); err != nil {
+	if _, err := mqtturl.Paho(o.URL); err != nil {
 		return nil, fmt.Errorf("consumer: url %q: %w", o.URL, err)
 	}
 	if o.ClientID == "" {
@@ -89,32 +89,12 @@ func (c *Consumer) Filters() []string {
 	return out
 }
 
-func brokerURL(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", err
-	}
-	switch u.Scheme {
-	case "mqtt":
-		u.Scheme = "tcp"
-	case "mqtts":
-		u.Scheme = "ssl"
-	case "tcp", "ssl", "tls":
-	default:
-		return "", fmt.Errorf("scheme %q is not tcp, ssl, mqtt or mqtts", u.Scheme)
-	}
-	if u.Host == "" {
-		return "", errors.New("no host")
-	}
-	return u.String(), nil
-}
-
 // Run consumes until ctx ends (then it returns nil) or the file fails
 // (then it returns why, leaving the failed message unacknowledged for
 // the broker to deliver again). It closes the sink when it returns.
 func (c *Consumer) Run(ctx context.Context) error {
 	defer c.sink.Close()
-	broker, _ := brokerURL(c.o.URL)
+	broker, _ := mqtturl.Paho(c.o.URL)
 	fatal := make(chan error, 1)
 	handle := func(_ paho.Client, m paho.Message) {
 		n, err := c.sink.Handle(m.Topic(), m.Payload(), c.matcher)

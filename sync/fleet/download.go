@@ -11,11 +11,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ember-edge/ember/internal/durable"
 )
 
 // DownloadOptions tune a Downloader. Zero values take the defaults noted.
@@ -218,7 +219,7 @@ func saveProgress(path string, rec progressRecord) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(progressPath(path), data, 0o600)
+	return writeFile(progressPath(path), data, 0o600)
 }
 
 // attempt makes one request and copies what arrives. It returns the bytes
@@ -528,45 +529,10 @@ func redact(raw string) string {
 	return u.String()
 }
 
-// writeFileAtomic writes data to path through a temporary file that is
-// fsynced and renamed, then fsyncs the directory, so a power cut leaves
-// the old file or the new one.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+// writeFile replaces path with data durably (see package durable).
+func writeFile(path string, data []byte, perm fs.FileMode) error {
+	return durable.WriteFile(path, perm, func(f *os.File) error {
+		_, err := f.Write(data)
 		return err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	ok = true
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	})
 }

@@ -153,7 +153,7 @@ func (a *fileActivator) load() activatorRecord {
 
 func (a *fileActivator) save(r activatorRecord) error {
 	b, _ := json.Marshal(r)
-	return writeFileAtomic(a.path, b, 0o600)
+	return writeFile(a.path, b, 0o600)
 }
 
 func (a *fileActivator) update(f func(r *activatorRecord)) error {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ember-edge/ember/internal/durable"
 )
 
 // The side effects, one per phase. Each runs on its own goroutine with a
@@ -107,7 +109,7 @@ func (u *Updater) verifyOne(ctx context.Context, version int64, inst Installed) 
 			}
 			if errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrSizeMismatch) {
 				os.Remove(inst.Path)
-				syncDir(filepath.Dir(inst.Path))
+				durable.SyncDir(filepath.Dir(inst.Path))
 			}
 			return fail(err), nil
 		}
@@ -128,10 +130,10 @@ func (u *Updater) verifyOne(ctx context.Context, version int64, inst Installed) 
 	if err := os.Rename(part, inst.Path); err != nil {
 		return fail(err), nil
 	}
-	if err := syncDir(filepath.Dir(inst.Path)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(inst.Path)); err != nil {
 		return fail(err), nil
 	}
-	if err := syncDir(filepath.Dir(part)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(part)); err != nil {
 		return fail(err), nil
 	}
 	if err := u.point("verify-rename"); err != nil {
@@ -289,7 +291,7 @@ func (u *Updater) retire(ctx context.Context, st State) outcome {
 			return outcome{err: err}
 		}
 	}
-	syncDir(filepath.Join(u.opts.Dir, "artifacts"))
+	durable.SyncDir(filepath.Join(u.opts.Dir, "artifacts"))
 	return outcome{ev: EvRetired{Version: rel.Version}}
 }
 
@@ -352,7 +354,7 @@ func (u *Updater) sweep(ctx context.Context, st State) outcome {
 			}
 		}
 		if removed {
-			syncDir(dir)
+			durable.SyncDir(dir)
 		}
 	}
 	return outcome{}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"sync"
 	"time"
 
@@ -50,27 +49,6 @@ type pahoDialer struct {
 	tls                               *tls.Config
 	keepAlive, connectTimeout         time.Duration
 	opTimeout                         time.Duration
-}
-
-// brokerURL maps mqtt:// and mqtts:// onto the schemes paho knows.
-func brokerURL(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", err
-	}
-	switch u.Scheme {
-	case "mqtt":
-		u.Scheme = "tcp"
-	case "mqtts":
-		u.Scheme = "ssl"
-	case "tcp", "ssl", "tls":
-	default:
-		return "", fmt.Errorf("scheme %q is not tcp, ssl, mqtt or mqtts", u.Scheme)
-	}
-	if u.Host == "" {
-		return "", errors.New("no host")
-	}
-	return u.String(), nil
 }
 
 func (d *pahoDialer) dial(ctx context.Context, window int) (conn, error) {

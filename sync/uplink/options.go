@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ember-edge/ember/daemon/config"
+	"github.com/ember-edge/ember/internal/mqtturl"
 	"github.com/ember-edge/ember/sync/redact"
 )
 
@@ -144,7 +145,7 @@ func FromConfig(u config.Uplink, rules []config.RedactRule, deviceID string) (Op
 // problem at once.
 func (o Options) withDefaults() (Options, error) {
 	var errs []error
-	if _, err := brokerURL(o.URL); err != nil {
+	if _, err := mqtturl.Paho(o.URL); err != nil {
 		errs = append(errs, fmt.Errorf("url %q: %w", o.URL, err))
 	}
 	if o.Fleet == "" || o.Device == "" {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ember-edge/ember/internal/mqtturl"
 	"github.com/ember-edge/ember/sync/redact"
 )
 
@@ -51,7 +52,7 @@ func New(opts Options) (*Uplink, error) {
 	}
 	red, _ := redact.New(o.Redact) // checked by withDefaults
 	sched, _ := parseSchedule(o.Schedule)
-	url, _ := brokerURL(o.URL)
+	url, _ := mqtturl.Paho(o.URL)
 	rnd := o.Rand
 	if rnd == nil {
 		rnd = mrand.Float64

@@ -21,6 +21,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/spf13/cobra"
 
+	"github.com/ember-edge/ember/internal/durable"
 	"github.com/ember-edge/ember/sync/fleet"
 )
 
@@ -182,25 +183,12 @@ keys, as during a key rotation: any key a device trusts is enough.`,
 	return cmd
 }
 
-// writeReplace writes path through a temporary file and a rename.
+// writeReplace replaces path with data durably (see package durable).
 func writeReplace(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+	return durable.WriteFile(path, 0o644, func(f *os.File) error {
+		_, err := f.Write(data)
 		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	})
 }
 
 func (a *app) fleetVerify() *cobra.Command {
