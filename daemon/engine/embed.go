@@ -106,11 +106,11 @@ func (s *scheduler) embedAll(j *job) ([][]float32, error) {
 			ret, err = llama.Encode(e.lctx, e.batch)
 		}
 		if err != nil || ret != 0 {
-			return nil, fmt.Errorf("%w: returned %d (%v)", ErrDecode, ret, err)
+			return nil, decodeError(ret, err)
 		}
 		v, err := llama.GetEmbeddingsSeq(e.lctx, 0, s.m.nEmbd)
 		if err != nil || v == nil {
-			return nil, fmt.Errorf("%w: no pooled embedding returned (%v)", ErrDecode, err)
+			return nil, fmt.Errorf("%w: %w", ErrDecode, llamaError("llama.cpp returned no pooled embedding", err))
 		}
 		out = append(out, normalize(v))
 	}
@@ -131,7 +131,7 @@ func newEmbedder(m *Model) (*embedder, error) {
 	cp.PoolingType = llama.PoolingTypeMean
 	lctx, err := llama.InitFromModel(m.lm, cp)
 	if err != nil || lctx == 0 {
-		return nil, fmt.Errorf("create embedding context: %v", err)
+		return nil, llamaError(fmt.Sprintf("create llama.cpp embedding context (%d tokens)", n), err)
 	}
 	mem, err := llama.GetMemory(lctx)
 	if err != nil {

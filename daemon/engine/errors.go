@@ -3,47 +3,46 @@ package engine
 import (
 	"errors"
 	"fmt"
+
+	"github.com/ember-edge/ember/daemon/inference"
 )
 
+// The engine's errors are package inference's, so that callers which do
+// no inference can tell them apart without importing the binding.
 var (
-	// ErrQueueFull is returned when a model's request queue is full.
-	ErrQueueFull = errors.New("request queue is full")
-
-	// ErrModelNotLoaded is returned for a model name that is not loaded.
-	ErrModelNotLoaded = errors.New("model is not loaded")
-
-	// ErrModelLoaded is returned when loading a name that is already loaded.
-	ErrModelLoaded = errors.New("model is already loaded")
-
-	// ErrUnloaded is returned to requests whose model was unloaded while
-	// they waited or ran.
-	ErrUnloaded = errors.New("model was unloaded")
-
-	// ErrInvalidRequest wraps every problem with a request's content or
-	// parameters: the caller can fix it and retry.
-	ErrInvalidRequest = errors.New("invalid request")
-
-	// ErrInsufficientMemory is returned when a model would not fit in the
-	// memory available.
-	ErrInsufficientMemory = errors.New("not enough memory")
-
-	// ErrDecode is returned when llama.cpp fails to evaluate a batch.
-	ErrDecode = errors.New("llama.cpp decode failed")
+	ErrQueueFull          = inference.ErrQueueFull
+	ErrModelNotLoaded     = inference.ErrModelNotLoaded
+	ErrModelLoaded        = inference.ErrModelLoaded
+	ErrUnloaded           = inference.ErrUnloaded
+	ErrInvalidRequest     = inference.ErrInvalidRequest
+	ErrInsufficientMemory = inference.ErrInsufficientMemory
+	ErrDecode             = inference.ErrDecode
 )
 
 // PromptTooLongError reports a prompt that does not fit the context.
-type PromptTooLongError struct {
-	Tokens  int
-	Context int
+type PromptTooLongError = inference.PromptTooLongError
+
+func invalid(format string, args ...any) error { return inference.Invalid(format, args...) }
+
+// llamaError names a llama.cpp call that failed. yzma reports some
+// failures only through a zero handle, with a nil error, so the message
+// must not depend on err.
+func llamaError(what string, err error) error {
+	if err == nil {
+		return errors.New(what)
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
-func (e *PromptTooLongError) Error() string {
-	return fmt.Sprintf("prompt is %d tokens but the context holds %d: shorten the prompt or load the model with a larger context", e.Tokens, e.Context)
-}
-
-// Is makes errors.Is(err, ErrInvalidRequest) true for it.
-func (e *PromptTooLongError) Is(target error) bool { return target == ErrInvalidRequest }
-
-func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
+// decodeError is a failed llama_decode or llama_encode: ret is the
+// function's status, err what the binding reported (often nil).
+func decodeError(ret int32, err error) error {
+	reason := fmt.Sprintf("llama_decode returned %d", ret)
+	if ret == 1 {
+		reason = "no room left in the KV cache"
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrDecode, reason, err)
+	}
+	return fmt.Errorf("%w: %s", ErrDecode, reason)
 }

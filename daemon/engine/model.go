@@ -75,7 +75,7 @@ func loadModel(spec ModelSpec, opts *Options) (*Model, error) {
 	mp.NGpuLayers = int32(st.GPULayers)
 	lm, err := llama.ModelLoadFromFile(spec.Path, mp)
 	if err != nil || lm == 0 {
-		return nil, fmt.Errorf("llama.cpp could not load %s (run with llama.verbose: true for its log): %v", spec.Path, err)
+		return nil, llamaError(fmt.Sprintf("llama.cpp could not load %s (run with llama.verbose: true for its log)", spec.Path), err)
 	}
 	m := &Model{
 		path: spec.Path, file: f, meta: meta, settings: st, opts: opts,
@@ -209,73 +209,6 @@ func (m *Model) SetParallelLimit(n int) {
 // Stats returns the scheduler's counters.
 func (m *Model) Stats() Stats { return m.sched.stats() }
 
-// Segment is a part of a prompt. Template text may contain special-token
-// text (like "<|im_start|>") that becomes the special token; Data segments
-// never do, so that a value from a message or a sensor cannot forge the
-// prompt's structure.
-type Segment struct {
-	Text string `json:"text"`
-	Data bool   `json:"data,omitempty"`
-}
-
-// Request is a generation request.
-type Request struct {
-	// Prompt is raw prompt text; special-token text in it is parsed, as
-	// llama.cpp's own tools do. Segments, when set, are used instead.
-	Prompt   string
-	Segments []Segment
-	// MaxTokens caps generated tokens; 0 takes the engine's default.
-	MaxTokens int
-	Sampling  Sampling
-	// Stop strings end generation; the matched string is not emitted.
-	Stop []string
-	// Grammar is a GBNF grammar constraining the output.
-	Grammar string
-}
-
-// FinishReason says why generation ended.
-type FinishReason int
-
-// The reasons generation ends.
-const (
-	FinishStop FinishReason = iota + 1
-	FinishLength
-	FinishContext
-)
-
-func (r FinishReason) String() string {
-	switch r {
-	case FinishStop:
-		return "stop"
-	case FinishLength:
-		return "length"
-	case FinishContext:
-		return "context"
-	}
-	return "unknown"
-}
-
-// Result summarises a finished generation.
-type Result struct {
-	FinishReason     FinishReason
-	Stop             string
-	PromptTokens     int
-	CompletionTokens int
-	TimeToFirstToken time.Duration
-	Duration         time.Duration
-	// Prompt is the rendered chat prompt (Chat only).
-	Prompt string
-}
-
-// TokensPerSecond is the generation rate after the first token.
-func (r Result) TokensPerSecond() float64 {
-	gen := r.Duration - r.TimeToFirstToken
-	if r.CompletionTokens < 2 || gen <= 0 {
-		return 0
-	}
-	return float64(r.CompletionTokens-1) / gen.Seconds()
-}
-
 // Generate runs req and calls emit with each piece of text as it is
 // produced. emit runs on the caller's goroutine; if it returns an error,
 // generation is cancelled and Generate returns that error. Cancelling ctx
@@ -306,7 +239,7 @@ func (m *Model) generateTokens(ctx context.Context, tokens []llama.Token, req Re
 	if maxTokens == 0 {
 		maxTokens = m.opts.MaxTokens
 	}
-	if err := req.Sampling.validate(); err != nil {
+	if err := req.Sampling.Validate(); err != nil {
 		return Result{}, err
 	}
 	for _, s := range req.Stop {
@@ -383,12 +316,6 @@ func emitText(emit func(string) error, text string) error {
 		return nil
 	}
 	return emit(text)
-}
-
-// Message is one turn of a chat.
-type Message struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
 }
 
 // Chat renders msgs with the model's chat template and generates the

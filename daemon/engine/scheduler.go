@@ -102,7 +102,7 @@ func newScheduler(m *Model) (*scheduler, error) {
 	cp.NThreadsBatch = int32(st.Threads)
 	lctx, err := llama.InitFromModel(m.lm, cp)
 	if err != nil || lctx == 0 {
-		return nil, fmt.Errorf("create llama.cpp context (%d tokens, %d threads): %v", cp.NCtx, st.Threads, err)
+		return nil, llamaError(fmt.Sprintf("create llama.cpp context (%d tokens, %d threads)", cp.NCtx, st.Threads), err)
 	}
 	mem, err := llama.GetMemory(lctx)
 	if err != nil {
@@ -361,17 +361,11 @@ func (s *scheduler) finish(q *sequence, res *Result, err error) {
 
 // failBatch ends every sequence in a batch llama.cpp could not decode.
 func (s *scheduler) failBatch(ret int32, err error) {
-	reason := fmt.Sprintf("llama_decode returned %d", ret)
-	if ret == 1 {
-		reason = "no room left in the KV cache"
-	}
-	if err != nil {
-		reason = err.Error()
-	}
-	s.m.opts.Logger.Error("decode failed", "model", s.m.Name(), "reason", reason)
+	err = decodeError(ret, err)
+	s.m.opts.Logger.Error("decode failed", "model", s.m.Name(), "err", err)
 	for _, q := range s.slots {
 		if q != nil && q.inBatch > 0 {
-			s.finish(q, nil, fmt.Errorf("%w: %s", ErrDecode, reason))
+			s.finish(q, nil, err)
 		}
 	}
 }

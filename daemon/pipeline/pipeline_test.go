@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/ember-edge/ember/daemon/config"
-	"github.com/ember-edge/ember/daemon/engine"
+	"github.com/ember-edge/ember/daemon/inference"
 )
 
 // compile parses pipeline YAML the way the config does and compiles it.
@@ -219,7 +219,7 @@ output:
 }
 
 func TestRequestRoundTripsThroughTheStore(t *testing.T) {
-	r := Request{Model: "m", Prompt: []engine.Segment{{Text: "a"}, {Text: "b", Data: true}}, Reply: Reply{Topic: "t", CorrelationData: []byte{1, 2}}}
+	r := Request{Model: "m", Prompt: []inference.Segment{{Text: "a"}, {Text: "b", Data: true}}, Reply: Reply{Topic: "t", CorrelationData: []byte{1, 2}}}
 	data, err := r.Encode()
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/ember-edge/ember/daemon/engine"
+	"github.com/ember-edge/ember/daemon/inference"
 )
 
 // Request is what a job asks of the engine, and where its result goes. It
@@ -14,9 +14,9 @@ type Request struct {
 	Model  string `json:"model,omitempty"`
 	System string `json:"system,omitempty"`
 	// Prompt is the rendered prompt: template text and data segments.
-	Prompt []engine.Segment `json:"prompt,omitempty"`
+	Prompt []inference.Segment `json:"prompt,omitempty"`
 	// Messages, when set, is a whole chat (direct requests).
-	Messages []engine.Message `json:"messages,omitempty"`
+	Messages []inference.Message `json:"messages,omitempty"`
 	// Raw generates from Prompt as is, without the chat template.
 	Raw       bool   `json:"raw,omitempty"`
 	MaxTokens int    `json:"max_tokens,omitempty"`
@@ -42,8 +42,8 @@ type Params struct {
 }
 
 // Sampling applies p over the engine's defaults.
-func (p Params) Sampling() engine.Sampling {
-	s := engine.DefaultSampling()
+func (p Params) Sampling() inference.Sampling {
+	s := inference.DefaultSampling()
 	if p.Temperature != nil {
 		s.Temperature = *p.Temperature
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"text/template"
 
-	"github.com/ember-edge/ember/daemon/engine"
+	"github.com/ember-edge/ember/daemon/inference"
 	"github.com/ember-edge/ember/daemon/topic"
 )
 
@@ -189,19 +189,19 @@ func parseTemplate(name, text string) (*template.Template, *renderCtx, error) {
 }
 
 // segments splits rendered text into template text and data segments.
-func segments(rendered string) []engine.Segment {
-	var out []engine.Segment
+func segments(rendered string) []inference.Segment {
+	var out []inference.Segment
 	for rendered != "" {
 		before, rest, found := strings.Cut(rendered, markOpen)
 		if before != "" {
-			out = append(out, engine.Segment{Text: before})
+			out = append(out, inference.Segment{Text: before})
 		}
 		if !found {
 			break
 		}
 		data, after, _ := strings.Cut(rest, markClose)
 		if data != "" {
-			out = append(out, engine.Segment{Text: data, Data: true})
+			out = append(out, inference.Segment{Text: data, Data: true})
 		}
 		rendered = after
 	}
@@ -209,7 +209,7 @@ func segments(rendered string) []engine.Segment {
 }
 
 // plain joins segments back into text.
-func plain(segs []engine.Segment) string {
+func plain(segs []inference.Segment) string {
 	var b strings.Builder
 	for _, s := range segs {
 		b.WriteString(s.Text)
