@@ -7,8 +7,8 @@ import (
 
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/gguf"
-	"github.com/ember-edge/ember/daemon/jobs"
 	"github.com/ember-edge/ember/daemon/llamacpp"
+	"github.com/ember-edge/ember/daemon/pipeline"
 )
 
 // Check goes beyond config validation to the files the config names: the
@@ -36,7 +36,7 @@ func Check(cfg *config.Config) []error {
 			f.Close()
 		}
 	}
-	if _, err := jobs.CompilePipelines(cfg.Pipelines, cfg.DeviceID); err != nil {
+	if _, err := pipeline.CompileAll(cfg.Pipelines, cfg.DeviceID); err != nil {
 		errs = append(errs, fmt.Errorf("pipelines: %w", err))
 	}
 	if err := checkWritable(cfg.StateDir); err != nil {

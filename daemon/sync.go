@@ -69,22 +69,6 @@ func newUpdater(cfg *config.Config, st *store.Store, up *uplink.Uplink, app *rel
 	})
 }
 
-// mergePipelines puts the fleet's pipelines over the config's: a fleet
-// bundle manages pipelines centrally, so on a name clash it wins.
-func mergePipelines(local, fromFleet []config.Pipeline) []config.Pipeline {
-	byName := map[string]bool{}
-	for _, p := range fromFleet {
-		byName[p.Name] = true
-	}
-	out := append([]config.Pipeline(nil), fromFleet...)
-	for _, p := range local {
-		if !byName[p.Name] {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // modelSpec gives a model file the engine settings of the config entry of
 // the same name, if there is one.
 func modelSpec(cfg *config.Config) func(name, path string) engine.ModelSpec {

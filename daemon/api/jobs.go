@@ -92,7 +92,7 @@ func (x *jobService) Submit(ctx context.Context, req *emberv1.SubmitJobRequest) 
 	if prio == 0 {
 		prio = 6
 	}
-	j, err := x.s.deps.Jobs.Submit(ctx, pr, prio)
+	j, err := x.s.deps.Jobs.Intake.Submit(ctx, pr, prio)
 	if err != nil {
 		return nil, toStatus(x.s.log, err)
 	}
@@ -140,7 +140,7 @@ func (x *jobService) Watch(req *emberv1.WatchJobsRequest, stream emberv1.JobServ
 	if err := x.ready(); err != nil {
 		return err
 	}
-	ch, stop := x.s.deps.Jobs.Watch()
+	ch, stop := x.s.deps.Jobs.Events.Watch()
 	defer stop()
 	ids := map[uint64]bool{}
 	for _, id := range req.Ids {
@@ -169,7 +169,7 @@ func (x *jobService) Cancel(ctx context.Context, req *emberv1.CancelJobRequest) 
 	if err := x.ready(); err != nil {
 		return nil, err
 	}
-	j, err := x.s.deps.Jobs.Cancel(ctx, req.Id)
+	j, err := x.s.deps.Jobs.Dispatcher.Cancel(ctx, req.Id)
 	x.s.deps.Audit.Record(ctx, "job.cancel", actor(ctx), err, map[string]any{"job": req.Id})
 	if errors.Is(err, store.ErrWrongState) {
 		cur, _ := x.s.deps.Store.Job(req.Id)

@@ -9,7 +9,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ember-edge/ember/daemon/config"
-	"github.com/ember-edge/ember/daemon/jobs"
 	"github.com/ember-edge/ember/daemon/pipeline"
 	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
 )
@@ -35,19 +34,19 @@ func (x *pipelineService) pipelinePB(p *pipeline.Pipeline, backlog map[string]in
 
 func (x *pipelineService) List(ctx context.Context, _ *emberv1.ListPipelinesRequest) (*emberv1.ListPipelinesResponse, error) {
 	out := &emberv1.ListPipelinesResponse{}
-	if x.s.deps.Jobs == nil {
+	if x.s.deps.Pipelines == nil {
 		return out, nil
 	}
 	backlog, _ := x.s.deps.Store.Backlog()
-	for _, p := range x.s.deps.Jobs.Pipelines() {
+	for _, p := range x.s.deps.Pipelines.Snapshot().List() {
 		out.Pipelines = append(out.Pipelines, x.pipelinePB(p, backlog))
 	}
 	return out, nil
 }
 
 func (x *pipelineService) Get(ctx context.Context, req *emberv1.GetPipelineRequest) (*emberv1.Pipeline, error) {
-	if x.s.deps.Jobs != nil {
-		if p, ok := x.s.deps.Jobs.Pipeline(req.Name); ok {
+	if x.s.deps.Pipelines != nil {
+		if p, ok := x.s.deps.Pipelines.Snapshot().Get(req.Name); ok {
 			backlog, _ := x.s.deps.Store.Backlog()
 			return x.pipelinePB(p, backlog), nil
 		}
@@ -60,7 +59,7 @@ func (x *pipelineService) Validate(ctx context.Context, req *emberv1.ValidatePip
 	defs, err := config.ParsePipelines([]byte(req.Yaml))
 	if err == nil {
 		var ps []*pipeline.Pipeline
-		ps, err = jobs.CompilePipelines(defs, x.s.deps.Config.DeviceID)
+		ps, err = pipeline.CompileAll(defs, x.s.deps.Config.DeviceID)
 		for _, p := range ps {
 			out.Pipelines = append(out.Pipelines, x.pipelinePB(p, nil))
 		}

@@ -29,6 +29,7 @@ import (
 	"github.com/ember-edge/ember/daemon/governor"
 	"github.com/ember-edge/ember/daemon/jobs"
 	"github.com/ember-edge/ember/daemon/models"
+	"github.com/ember-edge/ember/daemon/pipeline"
 	"github.com/ember-edge/ember/daemon/store"
 	"github.com/ember-edge/ember/hw"
 	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
@@ -43,7 +44,9 @@ type Deps struct {
 	Registry *models.Registry
 	Store    *store.Store
 	// Jobs is the job queue; nil when it is not running.
-	Jobs *jobs.Manager
+	Jobs *jobs.Queue
+	// Pipelines are the running pipelines; nil when none can run.
+	Pipelines *pipeline.Set
 	// ReloadPipelines rereads the pipelines from the config file.
 	ReloadPipelines func() ([]string, error)
 	// Audit records what callers do; nil records nothing.

@@ -405,7 +405,7 @@ func ingestDirect(b *testing.B, e *ember, n, base int) stats {
 					Received: time.Now(),
 				}
 				t0 := time.Now()
-				if err := e.jm.Ingest(context.Background(), msg); err != nil {
+				if err := e.intake.Ingest(context.Background(), msg); err != nil {
 					panic(err)
 				}
 				lat[i] = time.Since(t0)

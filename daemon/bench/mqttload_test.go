@@ -25,6 +25,7 @@ import (
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/jobs"
 	"github.com/ember-edge/ember/daemon/mqtt"
+	"github.com/ember-edge/ember/daemon/pipeline"
 	"github.com/ember-edge/ember/daemon/store"
 	"github.com/ember-edge/ember/internal/testkit"
 )
@@ -57,7 +58,7 @@ const ingestPipeline = `pipelines:
 type ember struct {
 	cfg    *config.Config
 	st     *store.Store
-	jm     *jobs.Manager
+	intake *jobs.Intake
 	broker *mqtt.Broker
 	client *mqtt.Client
 	cancel context.CancelFunc
@@ -80,12 +81,12 @@ func startEmber(b *testing.B, dir, mqttYAML string) *ember {
 	}
 	e := &ember{cfg: cfg, st: st, done: make(chan struct{})}
 	log := slog.New(slog.DiscardHandler)
-	pipes, err := jobs.CompilePipelines(cfg.Pipelines, cfg.DeviceID)
-	if err != nil {
+	pipes := pipeline.NewSet(cfg.DeviceID)
+	if _, err := pipes.SetLocal(cfg.Pipelines); err != nil {
 		b.Fatal(err)
 	}
 	pub := &mqtt.Publisher{}
-	e.jm = jobs.New(st, nil, nil, pub, jobs.Options{
+	q := jobs.New(jobs.Deps{Store: st, Pipelines: pipes, Publisher: pub}, jobs.Options{
 		DeviceID: cfg.DeviceID,
 		Limits: store.Limits{MaxRecords: uint64(cfg.Store.MaxRecords), MaxBytes: uint64(cfg.Store.MaxBytes),
 			MaxAge: cfg.Store.MaxAge.D()},
@@ -93,8 +94,8 @@ func startEmber(b *testing.B, dir, mqttYAML string) *ember {
 		MaxPayload:  int(cfg.MQTT.Embedded.MaxPayload),
 		Logger:      log,
 	})
-	e.jm.SetPipelines(pipes)
-	in, err := mqtt.NewIngester(e.jm, cfg.DeviceID, log)
+	e.intake = q.Intake
+	in, err := mqtt.NewIngester(q.Intake, pipes, log)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ember-edge/ember/daemon/inference"
 	"github.com/ember-edge/ember/daemon/llamacpp"
 )
 
@@ -205,4 +206,34 @@ func (e *Engine) Rename(from, to string) error {
 	}
 	e.opts.Logger.Info("model renamed", "from", from, "to", to)
 	return nil
+}
+
+// Slots is how many requests the loaded models can run at once: the sum
+// of their sequence slots.
+func (e *Engine) Slots() int {
+	n := 0
+	for _, m := range e.Models() {
+		n += m.Settings().Parallel
+	}
+	return n
+}
+
+// LoadedNames returns the names of the loaded models.
+func (e *Engine) LoadedNames() []string {
+	ms := e.Models()
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Name()
+	}
+	return out
+}
+
+// Generator returns the loaded model called name as an
+// inference.Generator (what the job queue runs jobs on).
+func (e *Engine) Generator(name string) (inference.Generator, error) {
+	m, err := e.Model(name)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }

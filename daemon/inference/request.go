@@ -1,6 +1,9 @@
 package inference
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Segment is a part of a prompt. Template text may contain special-token
 // text (like "<|im_start|>") that becomes the special token; Data segments
@@ -73,4 +76,13 @@ func (r Result) TokensPerSecond() float64 {
 		return 0
 	}
 	return float64(r.CompletionTokens-1) / gen.Seconds()
+}
+
+// Generator is a loaded model, as callers that queue or route work see
+// it. emit runs on the caller's goroutine with each piece of text;
+// cancelling ctx stops decoding within one token.
+type Generator interface {
+	Name() string
+	Generate(ctx context.Context, req Request, emit func(text string) error) (Result, error)
+	Chat(ctx context.Context, msgs []Message, req Request, emit func(text string) error) (Result, error)
 }

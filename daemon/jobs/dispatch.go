@@ -5,61 +5,105 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ember-edge/ember/daemon/store"
 )
 
+// Dispatcher starts queued jobs, highest priority first, within each
+// pipeline's rate limit and the governors' holds, as the engine has room.
+// Run drives it; its other methods are safe for concurrent use.
+type Dispatcher struct {
+	*core
+	exec   *Executor
+	wake   chan struct{}
+	limits *rateLimits
+
+	runMu   sync.Mutex
+	running map[uint64]context.CancelCauseFunc
+
+	// holdBelow is set by the thermal governor: jobs below this priority
+	// wait.
+	holdBelow atomic.Int32
+}
+
+func newDispatcher(c *core, exec *Executor) *Dispatcher {
+	return &Dispatcher{core: c, exec: exec, wake: make(chan struct{}, 1), limits: newRateLimits(c.pipes),
+		running: map[uint64]context.CancelCauseFunc{}}
+}
+
+// Poke wakes the dispatcher: a job was queued, or something it waits
+// for changed.
+func (d *Dispatcher) Poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// HoldBelow holds back queued jobs with a priority below p (0: none):
+// the thermal governor's pause of low-priority pipelines.
+func (d *Dispatcher) HoldBelow(p int) {
+	d.holdBelow.Store(int32(p))
+	d.Poke()
+}
+
 // Run dispatches queued jobs until ctx ends: jobs left running by a crash
-// are queued again first; then, highest priority first and within each
-// pipeline's rate limit, jobs start as the engine has room. On return,
-// running jobs have been cancelled; they stay running in the store and
-// are queued again at the next start.
-func (m *Manager) Run(ctx context.Context) error {
-	switch n, err := m.st.RequeueRunning(m.opts.Now()); {
+// are queued again first; then jobs start as the engine has room. On
+// return, running jobs have been cancelled; they stay running in the
+// store and are queued again at the next start.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	if d.exec.inf == nil {
+		return errors.New("the job queue has no inference to run jobs on")
+	}
+	switch n, err := d.st.RequeueRunning(d.opts.Now()); {
 	case errors.Is(err, store.ErrDiskFull):
-		// A full disk must not keep emberd from starting: Maintain
-		// requeues these jobs once there is room.
-		m.log.Warn("jobs interrupted by the last shutdown are requeued once the disk has room", "err", err)
+		// A full disk must not keep emberd from starting: the
+		// maintainer requeues these jobs once there is room.
+		d.log.Warn("jobs interrupted by the last shutdown are requeued once the disk has room", "err", err)
 	case err != nil:
 		return fmt.Errorf("requeue interrupted jobs: %w", err)
 	case n > 0:
-		m.log.Info("requeued jobs interrupted by the last shutdown", "jobs", n)
+		d.log.Info("requeued jobs interrupted by the last shutdown", "jobs", n)
 	}
+	changed, stop := d.pipes.Changed()
+	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	done := make(chan struct{}, 64)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		now := m.opts.Now()
+		now := d.opts.Now()
 		// A periodic look: a job waiting for its model starts once the
 		// model is loaded, which nothing pokes about.
 		wake := now.Add(time.Second)
-		if free := m.concurrency() - m.runningCount(); free > 0 {
-			ready, held, err := m.st.ReadyJobs(now, free, m.skip(now))
+		if free := d.concurrency() - d.RunningCount(); free > 0 {
+			ready, held, err := d.st.ReadyJobs(now, free, d.skip(now))
 			if err != nil {
-				m.log.Error("read the job queue", "err", err)
+				d.log.Error("read the job queue", "err", err)
 				held = now.Add(time.Second)
 			}
 			for _, j := range ready {
-				if !m.start(ctx, &wg, j, done) {
+				if !d.start(ctx, &wg, j, done) {
 					break
 				}
 			}
 			if !held.IsZero() && held.Before(wake) {
 				wake = held
 			}
-			if next := m.nextToken(now); !next.IsZero() && next.Before(wake) {
+			if next := d.limits.next(now); !next.IsZero() && next.Before(wake) {
 				wake = next
 			}
 		}
 		timer.Reset(max(wake.Sub(now), time.Millisecond))
 		select {
 		case <-ctx.Done():
-			m.cancelAll()
+			d.cancelAll()
 			return nil
-		case <-m.wake:
+		case <-d.wake:
+		case <-changed:
 		case <-done:
 		case <-timer.C:
 		}
@@ -67,121 +111,118 @@ func (m *Manager) Run(ctx context.Context) error {
 }
 
 // concurrency is how many jobs may run at once.
-func (m *Manager) concurrency() int {
-	if m.opts.Concurrency > 0 {
-		return m.opts.Concurrency
+func (d *Dispatcher) concurrency() int {
+	if d.opts.Concurrency > 0 {
+		return d.opts.Concurrency
 	}
-	n := 0
-	for _, lm := range m.eng.Models() {
-		n += lm.Settings().Parallel
-	}
-	return max(n, 1)
+	return max(d.exec.inf.Slots(), 1)
 }
 
-func (m *Manager) runningCount() int {
-	m.runMu.Lock()
-	defer m.runMu.Unlock()
-	return len(m.running)
+// RunningCount is how many jobs are running.
+func (d *Dispatcher) RunningCount() int {
+	d.runMu.Lock()
+	defer d.runMu.Unlock()
+	return len(d.running)
 }
 
-func (m *Manager) cancelAll() {
-	m.runMu.Lock()
-	defer m.runMu.Unlock()
-	for _, cancel := range m.running {
+// Running reports whether the job is running in this process.
+func (d *Dispatcher) Running(id uint64) bool {
+	d.runMu.Lock()
+	defer d.runMu.Unlock()
+	_, ok := d.running[id]
+	return ok
+}
+
+func (d *Dispatcher) cancelAll() {
+	d.runMu.Lock()
+	defer d.runMu.Unlock()
+	for _, cancel := range d.running {
 		cancel(errShutdown)
 	}
 }
 
 // start marks a job running and runs it in a goroutine tracked by wg.
-func (m *Manager) start(ctx context.Context, wg *sync.WaitGroup, j store.Job, done chan<- struct{}) bool {
+func (d *Dispatcher) start(ctx context.Context, wg *sync.WaitGroup, j store.Job, done chan<- struct{}) bool {
 	// Registered before the state changes, so that Cancel finds every job
 	// the store says is running.
 	jctx, cancel := context.WithCancelCause(ctx)
-	m.runMu.Lock()
-	m.running[j.ID] = cancel
-	m.runMu.Unlock()
-	j, err := m.st.StartJob(ctx, j.ID, m.opts.Now())
+	d.runMu.Lock()
+	d.running[j.ID] = cancel
+	d.runMu.Unlock()
+	j, err := d.st.StartJob(ctx, j.ID, d.opts.Now())
 	if err != nil {
-		m.runMu.Lock()
-		delete(m.running, j.ID)
-		m.runMu.Unlock()
+		d.runMu.Lock()
+		delete(d.running, j.ID)
+		d.runMu.Unlock()
 		cancel(nil)
-		m.log.Warn("start job", "job", j.ID, "err", err)
+		d.log.Warn("start job", "job", j.ID, "err", err)
 		return false
 	}
-	m.takeToken(j.Pipeline)
-	m.events.publish(j)
+	d.limits.take(j.Pipeline, d.opts.Now())
+	d.events.publish(j)
 	wg.Go(func() {
 		defer func() {
 			cancel(nil)
-			m.runMu.Lock()
-			delete(m.running, j.ID)
-			m.runMu.Unlock()
+			d.runMu.Lock()
+			delete(d.running, j.ID)
+			d.runMu.Unlock()
 			select {
 			case done <- struct{}{}:
 			default:
 			}
 		}()
-		m.run(jctx, j)
+		d.exec.run(jctx, j)
 	})
 	return true
 }
 
 // Cancel cancels a job: a queued one at once, a running one by stopping
 // its inference.
-func (m *Manager) Cancel(ctx context.Context, id uint64) (store.Job, error) {
-	j, err := m.st.CancelJob(ctx, id, m.opts.Now())
+func (d *Dispatcher) Cancel(ctx context.Context, id uint64) (store.Job, error) {
+	j, err := d.st.CancelJob(ctx, id, d.opts.Now())
 	if err == nil {
-		m.events.publish(j)
+		d.events.publish(j)
 		return j, nil
 	}
-	m.runMu.Lock()
-	cancel, running := m.running[id]
-	m.runMu.Unlock()
+	d.runMu.Lock()
+	cancel, running := d.running[id]
+	d.runMu.Unlock()
 	if !running {
 		return store.Job{}, err
 	}
 	cancel(errCancelled)
-	// The runner records the cancellation; wait briefly for it.
+	// The executor records the cancellation; wait briefly for it.
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		if j, err := m.st.Job(id); err == nil && j.State.Terminal() {
+		if j, err := d.st.Job(id); err == nil && j.State.Terminal() {
 			return j, nil
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return m.st.Job(id)
+	return d.st.Job(id)
 }
 
-// skip returns the filter for ReadyJobs: jobs of a pipeline over its
-// rate, and jobs whose model is known but not loaded (they wait without
-// spending attempts; an unknown model fails when the job runs). It reads
-// the registry now: the filter runs inside a store transaction and must
-// not open another.
-func (m *Manager) skip(now time.Time) func(store.Job) bool {
+// skip returns the filter for ReadyJobs: jobs below the hold, jobs of a
+// pipeline over its rate, and jobs whose model is known but not loaded
+// (they wait without spending attempts; an unknown model fails when the
+// job runs). It reads the registry now: the filter runs inside a store
+// transaction and must not open another.
+func (d *Dispatcher) skip(now time.Time) func(store.Job) bool {
 	loaded := map[string]bool{}
-	for _, lm := range m.eng.Models() {
-		loaded[lm.Name()] = true
+	for _, name := range d.exec.inf.LoadedNames() {
+		loaded[name] = true
 	}
 	known := map[string]bool{}
-	if entries, err := m.reg.List(); err == nil {
+	if entries, err := d.exec.reg.List(); err == nil {
 		for _, e := range entries {
 			known[e.Name] = true
 		}
 	}
-	def, hasDef := m.reg.Default()
-	hold := int(m.holdBelow.Load())
+	def, hasDef := d.exec.reg.Default()
+	hold := int(d.holdBelow.Load())
 	return func(j store.Job) bool {
-		if j.Priority < hold {
+		if j.Priority < hold || d.limits.limited(j.Pipeline, now) {
 			return true
-		}
-		if b := m.bucket(j.Pipeline, now); b != nil {
-			m.limiterMu.Lock()
-			limited := !b.allow(now)
-			m.limiterMu.Unlock()
-			if limited {
-				return true
-			}
 		}
 		name := j.Model
 		if name == "" {
@@ -194,40 +235,5 @@ func (m *Manager) skip(now time.Time) func(store.Job) bool {
 	}
 }
 
-func (m *Manager) bucket(name string, now time.Time) *tokenBucket {
-	p, ok := m.Pipeline(name)
-	if !ok || p.Config().RateLimit.PerSecond <= 0 {
-		return nil
-	}
-	m.limiterMu.Lock()
-	defer m.limiterMu.Unlock()
-	b, ok := m.limiters[name]
-	if !ok {
-		rl := p.Config().RateLimit
-		b = newTokenBucket(rl.PerSecond, rl.Burst, now)
-		m.limiters[name] = b
-	}
-	return b
-}
-
-func (m *Manager) takeToken(name string) {
-	now := m.opts.Now()
-	if b := m.bucket(name, now); b != nil {
-		m.limiterMu.Lock()
-		b.take(now)
-		m.limiterMu.Unlock()
-	}
-}
-
-// nextToken is the earliest time a rate-limited pipeline may start again.
-func (m *Manager) nextToken(now time.Time) time.Time {
-	m.limiterMu.Lock()
-	defer m.limiterMu.Unlock()
-	var next time.Time
-	for _, b := range m.limiters {
-		if t := b.next(now); t.After(now) && (next.IsZero() || t.Before(next)) {
-			next = t
-		}
-	}
-	return next
-}
+// errShutdown is the cause of job contexts cancelled by shutdown.
+var errShutdown = errors.New("shutting down")

@@ -6,17 +6,17 @@ import (
 	"github.com/ember-edge/ember/daemon/store"
 )
 
-// broadcaster fans job state changes out to watchers (JobService.Watch).
-// A watcher that falls behind loses events rather than slowing the queue:
+// Events fans job state changes out to watchers (JobService.Watch). A
+// watcher that falls behind loses events rather than slowing the queue:
 // its channel is closed and it must re-list.
-type broadcaster struct {
+type Events struct {
 	mu   sync.Mutex
 	subs map[chan store.Job]struct{}
 }
 
-func newBroadcaster() *broadcaster { return &broadcaster{subs: map[chan store.Job]struct{}{}} }
+func newEvents() *Events { return &Events{subs: map[chan store.Job]struct{}{}} }
 
-func (b *broadcaster) publish(j store.Job) {
+func (b *Events) publish(j store.Job) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for ch := range b.subs {
@@ -31,9 +31,8 @@ func (b *broadcaster) publish(j store.Job) {
 
 // Watch returns a channel of job changes and a function that stops them.
 // The channel is closed if the watcher falls more than 256 events behind.
-func (m *Manager) Watch() (<-chan store.Job, func()) {
+func (b *Events) Watch() (<-chan store.Job, func()) {
 	ch := make(chan store.Job, 256)
-	b := m.events
 	b.mu.Lock()
 	b.subs[ch] = struct{}{}
 	b.mu.Unlock()

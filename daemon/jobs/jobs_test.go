@@ -12,6 +12,7 @@ import (
 
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/engine"
+	"github.com/ember-edge/ember/daemon/inference"
 	"github.com/ember-edge/ember/daemon/jobs"
 	"github.com/ember-edge/ember/daemon/jsonschema"
 	"github.com/ember-edge/ember/daemon/models"
@@ -65,7 +66,8 @@ func (r *recorder) next(t *testing.T, topic string) published {
 type harness struct {
 	st  *store.Store
 	eng *engine.Engine
-	m   *jobs.Manager
+	q   *jobs.Queue
+	set *pipeline.Set
 	pub *recorder
 	cfg *config.Config
 }
@@ -94,18 +96,18 @@ func start(t *testing.T, pipelinesYAML string, loaded bool) *harness {
 		}
 	}
 	pub := &recorder{got: make(chan published, 1000)}
-	m := jobs.New(st, eng, models.New(st, cfg.Models, cfg.ModelStoreDir()), pub, jobs.Options{
-		DeviceID: "press-07", DedupWindow: time.Minute, MaxPayload: 1 << 16,
-		Limits: store.Limits{MaxRecords: 100000, MaxBytes: 1 << 30},
-	})
-	ps, err := jobs.CompilePipelines(cfg.Pipelines, "press-07")
-	if err != nil {
+	pipes := pipeline.NewSet("press-07")
+	if _, err := pipes.SetLocal(cfg.Pipelines); err != nil {
 		t.Fatal(err)
 	}
-	m.SetPipelines(ps)
+	q := jobs.New(jobs.Deps{Store: st, Pipelines: pipes, Inference: eng, Models: models.New(st, cfg.Models, cfg.ModelStoreDir()), Publisher: pub},
+		jobs.Options{
+			DeviceID: "press-07", DedupWindow: time.Minute, MaxPayload: 1 << 16,
+			Limits: store.Limits{MaxRecords: 100000, MaxBytes: 1 << 30},
+		})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { m.Run(ctx); close(done) }()
+	go func() { q.Dispatcher.Run(ctx); close(done) }()
 	t.Cleanup(func() {
 		cancel()
 		<-done
@@ -115,7 +117,7 @@ func start(t *testing.T, pipelinesYAML string, loaded bool) *harness {
 		}
 		st.Close()
 	})
-	return &harness{st: st, eng: eng, m: m, pub: pub, cfg: cfg}
+	return &harness{st: st, eng: eng, q: q, set: pipes, pub: pub, cfg: cfg}
 }
 
 var ctx = context.Background()
@@ -134,7 +136,7 @@ const textPipeline = `
 
 func TestAMessageRunsToOneResultThatIsPublished(t *testing.T) {
 	h := start(t, textPipeline, true)
-	if err := h.m.Ingest(ctx, mqttMsg("plant/notes", "valve 3 leaks", 1)); err != nil {
+	if err := h.q.Intake.Ingest(ctx, mqttMsg("plant/notes", "valve 3 leaks", 1)); err != nil {
 		t.Fatal(err)
 	}
 	p := h.pub.next(t, "ember/v1/press-07/result/notes")
@@ -163,12 +165,12 @@ func TestAMessageRunsToOneResultThatIsPublished(t *testing.T) {
 func TestARedeliveredMessageDoesNotRunTwice(t *testing.T) {
 	h := start(t, textPipeline, true)
 	first := mqttMsg("plant/notes", "pump 7 is loud", 42)
-	if err := h.m.Ingest(ctx, first); err != nil {
+	if err := h.q.Intake.Ingest(ctx, first); err != nil {
 		t.Fatal(err)
 	}
 	again := first
 	again.Dup = true
-	if err := h.m.Ingest(ctx, again); err != nil {
+	if err := h.q.Intake.Ingest(ctx, again); err != nil {
 		t.Fatal(err)
 	}
 	h.pub.next(t, "ember/v1/press-07/result/notes")
@@ -176,7 +178,7 @@ func TestARedeliveredMessageDoesNotRunTwice(t *testing.T) {
 	if recs, _ := h.st.Records(store.RecordFilter{Kind: store.KindResult}); len(recs) != 1 {
 		t.Fatalf("%d results for one message and its redelivery", len(recs))
 	}
-	if s := h.m.Stats(); s.Duplicates != 1 {
+	if s := h.q.Stats(); s.Duplicates != 1 {
 		t.Errorf("duplicates %d", s.Duplicates)
 	}
 }
@@ -216,10 +218,10 @@ const alarmPipeline = `
 
 func TestJSONPipelinesPublishSchemaValidJSON(t *testing.T) {
 	h := start(t, alarmPipeline, true)
-	p, _ := h.m.Pipeline("alarms")
+	p, _ := h.set.Snapshot().Get("alarms")
 	for i := range 5 {
 		payload := fmt.Sprintf(`{"id":"a%d","code":"E%d","temp":%d}`, i, 40+i, 80+i)
-		if err := h.m.Ingest(ctx, mqttMsg(fmt.Sprintf("plant/line3/press%d/alarm", i), payload, uint16(i+1))); err != nil {
+		if err := h.q.Intake.Ingest(ctx, mqttMsg(fmt.Sprintf("plant/line3/press%d/alarm", i), payload, uint16(i+1))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -237,7 +239,7 @@ func TestJSONPipelinesPublishSchemaValidJSON(t *testing.T) {
 
 func TestOutputThatCannotBeCompletedIsADeadLetter(t *testing.T) {
 	h := start(t, strings.Replace(alarmPipeline, "max_tokens: 200", "max_tokens: 3", 1), true)
-	if err := h.m.Ingest(ctx, mqttMsg("plant/line3/p1/alarm", `{"id":"x","code":"E1","temp":90}`, 1)); err != nil {
+	if err := h.q.Intake.Ingest(ctx, mqttMsg("plant/line3/p1/alarm", `{"id":"x","code":"E1","temp":90}`, 1)); err != nil {
 		t.Fatal(err)
 	}
 	pub := h.pub.next(t, "ember/v1/press-07/error/alarms")
@@ -255,14 +257,14 @@ func TestOutputThatCannotBeCompletedIsADeadLetter(t *testing.T) {
 
 func TestMalformedMessagesAreDeadLettersAndThePipelineGoesOn(t *testing.T) {
 	h := start(t, alarmPipeline, true)
-	if err := h.m.Ingest(ctx, mqttMsg("plant/line3/p1/alarm", "{not json", 1)); err != nil {
+	if err := h.q.Intake.Ingest(ctx, mqttMsg("plant/line3/p1/alarm", "{not json", 1)); err != nil {
 		t.Fatalf("a malformed message must still be acknowledged once its dead letter is stored: %v", err)
 	}
 	pub := h.pub.next(t, "ember/v1/press-07/error/alarms")
 	if !strings.Contains(string(pub.payload), "not valid JSON") || !strings.Contains(string(pub.payload), `"payload":"{not json"`) {
 		t.Fatalf("error message %s", pub.payload)
 	}
-	if err := h.m.Ingest(ctx, mqttMsg("plant/line3/p1/alarm", `{"id":"ok","code":"E1","temp":1}`, 2)); err != nil {
+	if err := h.q.Intake.Ingest(ctx, mqttMsg("plant/line3/p1/alarm", `{"id":"ok","code":"E1","temp":1}`, 2)); err != nil {
 		t.Fatal(err)
 	}
 	h.pub.next(t, "ember/v1/press-07/result/alarms")
@@ -281,7 +283,7 @@ func TestBacklogRejectTellsTheProducer(t *testing.T) {
     backlog: {max: 2, overflow: reject}
 `, false) // the model is not loaded: jobs wait in the queue
 	for i := range 3 {
-		if err := h.m.Ingest(ctx, mqttMsg("plant/held", fmt.Sprint("m", i), uint16(i+1))); err != nil {
+		if err := h.q.Intake.Ingest(ctx, mqttMsg("plant/held", fmt.Sprint("m", i), uint16(i+1))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -311,10 +313,10 @@ func TestHigherPriorityPipelinesRunFirst(t *testing.T) {
 `, false)
 	// Queue while the model is away, so the order is the queue's choice.
 	for i := range 3 {
-		h.m.Ingest(ctx, mqttMsg("plant/summary", fmt.Sprint("s", i), uint16(i+1)))
+		h.q.Intake.Ingest(ctx, mqttMsg("plant/summary", fmt.Sprint("s", i), uint16(i+1)))
 	}
 	for i := range 3 {
-		h.m.Ingest(ctx, mqttMsg("plant/alarm", fmt.Sprint("a", i), uint16(i+10)))
+		h.q.Intake.Ingest(ctx, mqttMsg("plant/alarm", fmt.Sprint("a", i), uint16(i+10)))
 	}
 	if _, err := h.eng.Load(engine.ModelSpec{Name: "tiny", Path: h.cfg.Models[0].Path}); err != nil {
 		t.Fatal(err)
@@ -342,7 +344,7 @@ func TestCoalescingKeepsTheLatestReading(t *testing.T) {
     coalesce: {key: "{{level 1}}", window: 300ms}
 `, true)
 	for i := range 5 {
-		h.m.Ingest(ctx, mqttMsg("sensors/s9/temp", fmt.Sprintf(`{"v":%d}`, i), uint16(i+1)))
+		h.q.Intake.Ingest(ctx, mqttMsg("sensors/s9/temp", fmt.Sprintf(`{"v":%d}`, i), uint16(i+1)))
 	}
 	p := h.pub.next(t, "ember/v1/press-07/result/temps")
 	var res jobs.Result
@@ -366,7 +368,7 @@ func TestRateLimitSpacesJobs(t *testing.T) {
     rate_limit: {per_second: 4, burst: 1}
 `, true)
 	for i := range 4 {
-		h.m.Ingest(ctx, mqttMsg("plant/slow", fmt.Sprint(i), uint16(i+1)))
+		h.q.Intake.Ingest(ctx, mqttMsg("plant/slow", fmt.Sprint(i), uint16(i+1)))
 	}
 	for range 4 {
 		h.pub.next(t, "ember/v1/press-07/result/slow")
@@ -387,7 +389,7 @@ func TestDirectRequestsReplyWhereAsked(t *testing.T) {
 	h := start(t, textPipeline, true)
 	req := pipeline.Message{Broker: "embedded", Topic: "ember/v1/press-07/infer/tiny", QoS: 1, Client: "tech", PacketID: 1,
 		Payload: []byte(`{"id":"r1","prompt":"hello","params":{"max_tokens":3},"reply_to":"tech/replies"}`)}
-	if err := h.m.IngestRequest(ctx, req, "tiny"); err != nil {
+	if err := h.q.Intake.IngestRequest(ctx, req, "tiny"); err != nil {
 		t.Fatal(err)
 	}
 	var res jobs.Result
@@ -399,14 +401,14 @@ func TestDirectRequestsReplyWhereAsked(t *testing.T) {
 	v5 := req
 	v5.PacketID, v5.ResponseTopic, v5.CorrelationData = 2, "tech/v5", []byte("corr-7")
 	v5.Payload = []byte(`{"id":"r2","messages":[{"role":"user","content":"hi"}],"params":{"max_tokens":2}}`)
-	h.m.IngestRequest(ctx, v5, "_")
+	h.q.Intake.IngestRequest(ctx, v5, "_")
 	if p := h.pub.next(t, "tech/v5"); string(p.correlation) != "corr-7" {
 		t.Fatalf("correlation data %q", p.correlation)
 	}
 	// A malformed request gets an error reply and a dead letter.
 	bad := req
 	bad.PacketID, bad.Payload = 3, []byte(`{"prompt":"x","messages":[{"role":"user","content":"y"}],"reply_to":"tech/replies"}`)
-	if err := h.m.IngestRequest(ctx, bad, "tiny"); err != nil {
+	if err := h.q.Intake.IngestRequest(ctx, bad, "tiny"); err != nil {
 		t.Fatal(err)
 	}
 	if p := h.pub.next(t, "tech/replies"); !strings.Contains(string(p.payload), "exactly one of prompt and messages") {
@@ -421,7 +423,7 @@ func TestJobsInterruptedByACrashRunAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := pipeline.Request{Prompt: []engine.Segment{{Text: "resume me", Data: true}}, MaxTokens: 2,
+	req, _ := pipeline.Request{Prompt: []inference.Segment{{Text: "resume me", Data: true}}, MaxTokens: 2,
 		Output: pipeline.Output{Format: "text"}, Reply: pipeline.Reply{Topic: "out/resumed"}}.Encode()
 	r, _ := st.Enqueue(ctx, store.Enqueue{Job: store.Job{Pipeline: "grpc", Request: req}}, time.Now())
 	st.StartJob(ctx, r.ID, time.Now())
@@ -450,17 +452,18 @@ func startWithStore(t *testing.T, path string) *harness {
 	}
 	eng.Load(engine.ModelSpec{Name: "tiny", Path: model})
 	pub := &recorder{got: make(chan published, 100)}
-	m := jobs.New(st, eng, models.New(st, []config.Model{{Name: "tiny", Path: model}}, t.TempDir()), pub, jobs.Options{DeviceID: "d"})
+	q := jobs.New(jobs.Deps{Store: st, Inference: eng, Models: models.New(st, []config.Model{{Name: "tiny", Path: model}}, t.TempDir()), Publisher: pub},
+		jobs.Options{DeviceID: "d"})
 	c, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { m.Run(c); close(done) }()
+	go func() { q.Dispatcher.Run(c); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; eng.Close(); st.Close() })
-	return &harness{st: st, eng: eng, m: m, pub: pub}
+	return &harness{st: st, eng: eng, q: q, pub: pub}
 }
 
 func TestCancelStopsARunningJob(t *testing.T) {
 	h := start(t, textPipeline, true)
-	j, err := h.m.Submit(ctx, pipeline.Request{Prompt: []engine.Segment{{Text: "go on", Data: true}}, MaxTokens: 100000,
+	j, err := h.q.Intake.Submit(ctx, pipeline.Request{Prompt: []inference.Segment{{Text: "go on", Data: true}}, MaxTokens: 100000,
 		Params: pipeline.Params{}, Output: pipeline.Output{Format: "text"}}, 6)
 	if err != nil {
 		t.Fatal(err)
@@ -472,7 +475,7 @@ func TestCancelStopsARunningJob(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	got, err := h.m.Cancel(ctx, j.ID)
+	got, err := h.q.Dispatcher.Cancel(ctx, j.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +486,7 @@ func TestCancelStopsARunningJob(t *testing.T) {
 
 func TestSubmitValidatesTheSchema(t *testing.T) {
 	h := start(t, textPipeline, true)
-	_, err := h.m.Submit(ctx, pipeline.Request{Prompt: []engine.Segment{{Text: "x"}},
+	_, err := h.q.Intake.Submit(ctx, pipeline.Request{Prompt: []inference.Segment{{Text: "x"}},
 		Output: pipeline.Output{Format: "json", Schema: json.RawMessage(`{"type":"object","anyOf":[]}`)}}, 6)
 	if err == nil || !strings.Contains(err.Error(), "anyOf") {
 		t.Fatalf("submit with an unsupported schema: %v", err)
@@ -506,24 +509,24 @@ func TestGovernorsHoldAndRefuseLowPriorityWork(t *testing.T) {
     max_tokens: 2
     priority: 9
 `, true)
-	h.m.HoldBelow(5) // a hot board
-	h.m.Ingest(ctx, mqttMsg("plant/routine", "daily summary", 1))
-	h.m.Ingest(ctx, mqttMsg("plant/alarm", "overheat", 2))
+	h.q.Dispatcher.HoldBelow(5) // a hot board
+	h.q.Intake.Ingest(ctx, mqttMsg("plant/routine", "daily summary", 1))
+	h.q.Intake.Ingest(ctx, mqttMsg("plant/alarm", "overheat", 2))
 	h.pub.next(t, "ember/v1/press-07/result/alarm")
 	time.Sleep(1500 * time.Millisecond) // a dispatch round or more
 	if q, _ := h.st.Jobs(store.JobFilter{State: store.JobQueued}); len(q) != 1 || q[0].Pipeline != "routine" {
 		t.Fatalf("while hot, the routine job should wait: %+v", q)
 	}
-	h.m.HoldBelow(0) // cooled down
+	h.q.Dispatcher.HoldBelow(0) // cooled down
 	h.pub.next(t, "ember/v1/press-07/result/routine")
 
-	h.m.RefuseBelow(5, "the state disk is low on space")
-	if err := h.m.Ingest(ctx, mqttMsg("plant/routine", "refused", 3)); err != nil {
+	h.q.Intake.RefuseBelow(5, "the state disk is low on space")
+	if err := h.q.Intake.Ingest(ctx, mqttMsg("plant/routine", "refused", 3)); err != nil {
 		t.Fatal(err)
 	}
 	if p := h.pub.next(t, "ember/v1/press-07/error/routine"); !strings.Contains(string(p.payload), "low on space") {
 		t.Fatalf("error message %s", p.payload)
 	}
-	h.m.Ingest(ctx, mqttMsg("plant/alarm", "still taken", 4))
+	h.q.Intake.Ingest(ctx, mqttMsg("plant/alarm", "still taken", 4))
 	h.pub.next(t, "ember/v1/press-07/result/alarm")
 }

@@ -16,11 +16,20 @@ type MaintainOptions struct {
 	SyncRetention time.Duration
 }
 
-// Maintain keeps the store bounded until ctx ends: it prunes finished
-// jobs and expired dedup entries, prunes the outbox to its limits,
-// compacts the file when pruning left enough free pages, and requeues
-// jobs whose result could not be written (a full disk).
-func (m *Manager) Maintain(ctx context.Context, o MaintainOptions) error {
+// Maintainer keeps the store bounded: it prunes finished jobs and
+// expired dedup entries, prunes the outbox to its limits, compacts the
+// file when pruning left enough free pages, and requeues jobs whose
+// result could not be written (a full disk).
+type Maintainer struct {
+	*core
+	// running reports whether a job is running in this process (its
+	// result is on its way, so it is no orphan).
+	running func(id uint64) bool
+	wake    func()
+}
+
+// Run maintains the store every o.Every until ctx ends.
+func (m *Maintainer) Run(ctx context.Context, o MaintainOptions) error {
 	if o.Every <= 0 {
 		o.Every = time.Minute
 	}
@@ -32,11 +41,11 @@ func (m *Manager) Maintain(ctx context.Context, o MaintainOptions) error {
 			return nil
 		case <-t.C:
 		}
-		m.maintainOnce(o)
+		m.once(o)
 	}
 }
 
-func (m *Manager) maintainOnce(o MaintainOptions) {
+func (m *Maintainer) once(o MaintainOptions) {
 	now := m.opts.Now()
 	if o.JobRetention > 0 {
 		if n, err := m.st.PruneJobs(now.Add(-o.JobRetention), now, 10000); err != nil {
@@ -62,15 +71,10 @@ func (m *Manager) maintainOnce(o MaintainOptions) {
 	} else if did {
 		m.log.Info("compacted the store file")
 	}
-	if n, err := m.st.RequeueOrphans(func(id uint64) bool {
-		m.runMu.Lock()
-		defer m.runMu.Unlock()
-		_, ok := m.running[id]
-		return ok
-	}, now); err != nil {
+	if n, err := m.st.RequeueOrphans(m.running, now); err != nil {
 		m.log.Warn("requeue jobs", "err", err)
 	} else if n > 0 {
 		m.log.Info("requeued jobs whose result could not be written", "jobs", n)
-		m.poke()
+		m.wake()
 	}
 }

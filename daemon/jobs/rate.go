@@ -1,6 +1,76 @@
 package jobs
 
-import "time"
+import (
+	"sync"
+	"time"
+
+	"github.com/ember-edge/ember/daemon/pipeline"
+)
+
+// rateLimits holds a token bucket per rate-limited pipeline. The buckets
+// belong to one snapshot of the pipelines: when the set changes, they
+// start afresh with the new definitions.
+type rateLimits struct {
+	pipes *pipeline.Set
+
+	mu      sync.Mutex
+	snap    *pipeline.Snapshot
+	buckets map[string]*tokenBucket
+}
+
+func newRateLimits(pipes *pipeline.Set) *rateLimits {
+	return &rateLimits{pipes: pipes, buckets: map[string]*tokenBucket{}}
+}
+
+// bucket returns name's bucket, nil when the pipeline has no rate limit.
+// It must be called with mu held.
+func (r *rateLimits) bucket(name string, now time.Time) *tokenBucket {
+	if snap := r.pipes.Snapshot(); snap != r.snap {
+		r.snap = snap
+		clear(r.buckets)
+	}
+	p, ok := r.snap.Get(name)
+	if !ok || p.Config().RateLimit.PerSecond <= 0 {
+		return nil
+	}
+	b, ok := r.buckets[name]
+	if !ok {
+		rl := p.Config().RateLimit
+		b = newTokenBucket(rl.PerSecond, rl.Burst, now)
+		r.buckets[name] = b
+	}
+	return b
+}
+
+// limited reports whether name's jobs must wait for a token.
+func (r *rateLimits) limited(name string, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b := r.bucket(name, now)
+	return b != nil && !b.allow(now)
+}
+
+// take uses one of name's tokens.
+func (r *rateLimits) take(name string, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if b := r.bucket(name, now); b != nil {
+		b.take(now)
+	}
+}
+
+// next is the earliest time a rate-limited pipeline may start again.
+func (r *rateLimits) next(now time.Time) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var next time.Time
+	for _, b := range r.buckets {
+		if t := b.next(now); t.After(now) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	return next
+}
 
 // tokenBucket limits how often a pipeline's jobs start: perSecond on
 // average, up to burst at once.

@@ -18,6 +18,7 @@ import (
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/pipeline"
 	"github.com/ember-edge/ember/daemon/store"
+	"github.com/ember-edge/ember/daemon/topic"
 )
 
 // Broker is the embedded MQTT broker.
@@ -76,7 +77,7 @@ func NewBroker(cfg config.Embedded, in *Ingester, deviceID string, log *slog.Log
 }
 
 // StatusTopic is where emberd keeps its retained online/offline status.
-func StatusTopic(deviceID string) string { return "ember/v1/" + deviceID + "/status" }
+func StatusTopic(deviceID string) string { return topic.Status(deviceID) }
 
 func brokerTLS(c config.BrokerTLS) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(c.Cert, c.Key)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/jobs"
+	"github.com/ember-edge/ember/daemon/pipeline"
 	"github.com/ember-edge/ember/daemon/store"
 	"github.com/ember-edge/ember/internal/testkit"
 )
@@ -55,14 +56,13 @@ func startBroker(t *testing.T) *testBroker {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	pipes, err := jobs.CompilePipelines(cfg.Pipelines, cfg.DeviceID)
-	if err != nil {
+	pipes := pipeline.NewSet(cfg.DeviceID)
+	if _, err := pipes.SetLocal(cfg.Pipelines); err != nil {
 		t.Fatal(err)
 	}
 	pub := &Publisher{}
-	jm := jobs.New(st, nil, nil, pub, jobs.Options{DeviceID: cfg.DeviceID, DedupWindow: time.Minute, Logger: log})
-	jm.SetPipelines(pipes)
-	in, err := NewIngester(jm, cfg.DeviceID, log)
+	q := jobs.New(jobs.Deps{Store: st, Pipelines: pipes, Publisher: pub}, jobs.Options{DeviceID: cfg.DeviceID, DedupWindow: time.Minute, Logger: log})
+	in, err := NewIngester(q.Intake, pipes, log)
 	if err != nil {
 		t.Fatal(err)
 	}

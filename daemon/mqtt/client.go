@@ -214,10 +214,15 @@ func (c *Client) Run(ctx context.Context) error {
 		stopWorkers()
 		wg.Wait()
 	}()
+	// A reload or an update changes what the pipelines match.
+	changed, stopChanges := c.in.pipes.Changed()
+	defer stopChanges()
 	c.cli.Connect() // retries in the background until it connects
 	backoff := c.cfg.Backoff.Min.D()
 	for {
 		select {
+		case <-changed:
+			c.Resubscribe()
 		case <-ctx.Done():
 			if c.cli.IsConnectionOpen() {
 				c.cli.Publish(c.statusTopic, 1, true, []byte("offline")).WaitTimeout(2 * time.Second)

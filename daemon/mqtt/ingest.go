@@ -3,7 +3,6 @@ package mqtt
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,55 +14,24 @@ import (
 // Ingester is what both brokers feed: it routes a message to the direct
 // request handler or the pipelines, decoding Sparkplug B once for all.
 type Ingester struct {
-	jobs     *jobs.Manager
-	deviceID string
-	sp       *sparkplug.Decoder
-	log      *slog.Logger
+	intake *jobs.Intake
+	pipes  *pipeline.Set
+	sp     *sparkplug.Decoder
+	log    *slog.Logger
 	// rebirth asks an edge node to resend its birth certificate; it is
 	// set by whichever broker delivered the message.
 	rebirthMu   sync.Mutex
 	lastRebirth map[string]time.Time
 }
 
-// NewIngester returns an Ingester for the job manager.
-func NewIngester(m *jobs.Manager, deviceID string, log *slog.Logger) (*Ingester, error) {
+// NewIngester returns an Ingester that feeds intake the messages pipes
+// wants.
+func NewIngester(intake *jobs.Intake, pipes *pipeline.Set, log *slog.Logger) (*Ingester, error) {
 	sp, err := sparkplug.NewDecoder(sparkplug.Options{})
 	if err != nil {
 		return nil, err
 	}
-	return &Ingester{jobs: m, deviceID: deviceID, sp: sp, log: log, lastRebirth: map[string]time.Time{}}, nil
-}
-
-// requestPrefix is the direct request topic without the model level.
-func (in *Ingester) requestPrefix() string { return "ember/v1/" + in.deviceID + "/infer/" }
-
-// Filters are the topics ember must receive from an external broker.
-func (in *Ingester) Filters() []string {
-	f := append([]string{in.requestPrefix() + "+"}, in.jobs.Filters()...)
-	if in.wantsSparkplug() {
-		f = append(f, sparkplug.Namespace+"/#")
-	}
-	return f
-}
-
-// Wants reports whether ember takes messages on this topic.
-func (in *Ingester) Wants(t string) bool {
-	if strings.HasPrefix(t, in.requestPrefix()) {
-		return true
-	}
-	if strings.HasPrefix(t, sparkplug.Namespace+"/") && in.wantsSparkplug() {
-		return true
-	}
-	return in.jobs.Matches(t)
-}
-
-func (in *Ingester) wantsSparkplug() bool {
-	for _, p := range in.jobs.Pipelines() {
-		if p.Config().Decode == "sparkplugb" {
-			return true
-		}
-	}
-	return false
+	return &Ingester{intake: intake, pipes: pipes, sp: sp, log: log, lastRebirth: map[string]time.Time{}}, nil
 }
 
 // Handle ingests one message; nil means it may be acknowledged. rebirth,
@@ -73,15 +41,15 @@ func (in *Ingester) Handle(ctx context.Context, msg pipeline.Message, rebirth fu
 	return in.HandleAsync(ctx, msg, rebirth)()
 }
 
-// HandleAsync is Handle in two steps, as jobs.Manager.IngestAsync: the
+// HandleAsync is Handle in two steps, as jobs.Intake.IngestAsync: the
 // message's writes are queued in order when it returns, and the wait
 // returns what Handle would.
 func (in *Ingester) HandleAsync(ctx context.Context, msg pipeline.Message, rebirth func(topic string, payload []byte)) (wait func() error) {
-	if model, ok := strings.CutPrefix(msg.Topic, in.requestPrefix()); ok && !strings.Contains(model, "/") {
-		err := in.jobs.IngestRequest(ctx, msg, model)
+	if model, ok := in.pipes.RequestModel(msg.Topic); ok {
+		err := in.intake.IngestRequest(ctx, msg, model)
 		return func() error { return err }
 	}
-	if strings.HasPrefix(msg.Topic, sparkplug.Namespace+"/") && in.wantsSparkplug() {
+	if pipeline.IsSparkplug(msg.Topic) && in.pipes.Snapshot().Sparkplug() {
 		spm, err := in.sp.Decode(msg.Topic, msg.Payload)
 		msg.Sparkplug, msg.SparkplugErr = spm, err
 		if err != nil && sparkplug.NeedsRebirth(err) && rebirth != nil {
@@ -94,7 +62,7 @@ func (in *Ingester) HandleAsync(ctx context.Context, msg pipeline.Message, rebir
 			return func() error { return nil } // the death of an earlier session, delivered late
 		}
 	}
-	return in.jobs.IngestAsync(ctx, msg)
+	return in.intake.IngestAsync(ctx, msg)
 }
 
 // requestRebirth publishes a rebirth request for the edge node of topic,
@@ -122,3 +90,9 @@ func (in *Ingester) requestRebirth(topic string, publish func(string, []byte)) {
 	in.log.Info("requesting a Sparkplug rebirth", "edge_node", key)
 	publish(rt, payload)
 }
+
+// Filters are the topics ember must receive from an external broker.
+func (in *Ingester) Filters() []string { return in.pipes.Filters() }
+
+// Wants reports whether ember takes messages on this topic.
+func (in *Ingester) Wants(t string) bool { return in.pipes.Wants(t) }

@@ -88,12 +88,12 @@ func Compile(cfg config.Pipeline, opts Options) (*Pipeline, error) {
 	p.coalesce = parse("coalesce.key", cfg.Coalesce.Key)
 	topicT := cfg.Publish.Topic
 	if topicT == "" {
-		topicT = "ember/v1/" + opts.DeviceID + "/result/" + cfg.Name
+		topicT = topic.Result(opts.DeviceID, cfg.Name)
 	}
 	p.publish = parse("publish.topic", topicT)
 	errT := cfg.Publish.ErrorTopic
 	if errT == "" {
-		errT = "ember/v1/" + opts.DeviceID + "/error/" + cfg.Name
+		errT = topic.Error(opts.DeviceID, cfg.Name)
 	}
 	p.errTopic = parse("publish.error_topic", errT)
 	if !strings.Contains(topicT, "{{") && topic.Match(cfg.Match, topicT) {
@@ -281,7 +281,7 @@ func staticText(t *template.Template) (string, bool) {
 // prepared (its fields may be missing, so only the topic is known).
 func (p *Pipeline) ErrorTopic(msgTopic string) string {
 	if p.cfg.Publish.ErrorTopic == "" || strings.Contains(p.cfg.Publish.ErrorTopic, "{{") {
-		return "ember/v1/" + p.deviceID + "/error/" + p.cfg.Name
+		return topic.Error(p.deviceID, p.cfg.Name)
 	}
 	return p.cfg.Publish.ErrorTopic
 }

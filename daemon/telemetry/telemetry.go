@@ -16,6 +16,7 @@ import (
 	"github.com/ember-edge/ember/daemon/governor"
 	"github.com/ember-edge/ember/daemon/jobs"
 	"github.com/ember-edge/ember/daemon/store"
+	"github.com/ember-edge/ember/daemon/topic"
 	"github.com/ember-edge/ember/hw"
 )
 
@@ -61,7 +62,7 @@ type Source struct {
 	DeviceID string
 	Sampler  *hw.Sampler
 	Engine   *engine.Engine
-	Jobs     *jobs.Manager
+	Jobs     *jobs.Queue
 	Store    *store.Store
 	Governor *governor.Governor
 	Started  time.Time
@@ -190,7 +191,7 @@ func (r *Reporter) Report(ctx context.Context) error {
 		return err
 	}
 	if r.Publisher != nil {
-		_ = r.Publisher.Publish("", "ember/v1/"+snap.DeviceID+"/telemetry", rec.Data, 0, false, nil)
+		_ = r.Publisher.Publish("", topic.Telemetry(snap.DeviceID), rec.Data, 0, false, nil)
 	}
 	return nil
 }
