@@ -168,16 +168,7 @@ func Detect(ctx context.Context, opts Options) (*Profile, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("detecting hardware: %w", err)
 		}
-		for _, err := range flatten(c.fn(ctx, e, p)) {
-			note := Note{Source: c.name, Detail: err.Error()}
-			if errors.Is(err, ErrNotPresent) {
-				p.Missing = append(p.Missing, note)
-				log.Debug("hardware source not present", "source", c.name, "detail", note.Detail)
-				continue
-			}
-			p.Errors = append(p.Errors, note)
-			log.Warn("hardware source unreadable", "source", c.name, "err", err)
-		}
+		record(c.name, c.fn(ctx, e, p), &p.Missing, &p.Errors, log)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("detecting hardware: %w", err)
@@ -185,6 +176,26 @@ func Detect(ctx context.Context, opts Options) (*Profile, error) {
 	p.Platform = platform(p, e.compatible)
 	p.Recommended = Recommend(p)
 	return p, nil
+}
+
+// record files each leaf of a source's error as a Note: an absent source
+// (ErrNotPresent) in missing, any other failure in broken. A non-nil log
+// gets a debug record per absent source and a warning per broken one.
+func record(source string, err error, missing, broken *[]Note, log *slog.Logger) {
+	for _, err := range flatten(err) {
+		note := Note{Source: source, Detail: err.Error()}
+		if errors.Is(err, ErrNotPresent) {
+			*missing = append(*missing, note)
+			if log != nil {
+				log.Debug("hardware source not present", "source", source, "detail", note.Detail)
+			}
+			continue
+		}
+		*broken = append(*broken, note)
+		if log != nil {
+			log.Warn("hardware source unreadable", "source", source, "err", err)
+		}
+	}
 }
 
 // flatten returns the leaf errors of a possibly joined error.

@@ -2,6 +2,7 @@ package hw
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,6 +31,13 @@ type Sample struct {
 	// DiskFree and DiskTotal describe the file system of the state dir.
 	DiskFree  uint64 `json:"disk_free_bytes"`
 	DiskTotal uint64 `json:"disk_total_bytes"`
+
+	// Missing lists sources this sample could not read because they are
+	// absent (ErrNotPresent), such as a Jetson zone whose block is powered
+	// off; Errors lists sources that exist but failed. Either way the other
+	// sources' readings are kept.
+	Missing []Note `json:"missing,omitempty"`
+	Errors  []Note `json:"errors,omitempty"`
 }
 
 // CPUPercent is the busy share of all CPUs between an earlier sample and
@@ -50,48 +58,104 @@ type Sampler struct {
 // NewSampler returns a Sampler reading through opts' roots.
 func NewSampler(opts Options) *Sampler { return &Sampler{opts: opts} }
 
-// Sample reads the current values. A missing source leaves its fields
-// zero; only an unusable root is an error.
+// Sample reads the current values. Each source is read on its own: one
+// that is absent or fails leaves its fields zero and is noted in Missing or
+// Errors, and every other reading is kept, down to the single zone (a Jetson
+// zone at -256 °C does not blank the live ones). Only an unusable root is an
+// error.
+//
+// Sample logs nothing: it runs every few seconds, so its notes travel with
+// it instead, for the governor and telemetry to show.
 func (s *Sampler) Sample(ctx context.Context) (*Sample, error) {
 	e, err := newEnv(ctx, s.opts)
 	if err != nil {
 		return nil, err
 	}
 	out := &Sample{At: time.Now()}
+	note := func(source string, err error) { record(source, err, &out.Missing, &out.Errors, nil) }
+
 	var p Profile
-	if err := collectThermal(ctx, e, &p); err == nil {
-		out.Temperatures = p.Temperatures
-		for _, t := range p.Temperatures {
-			out.MaxCelsius = max(out.MaxCelsius, t.Celsius)
-		}
+	note("thermal", collectThermal(ctx, e, &p))
+	out.Temperatures = p.Temperatures
+	for _, t := range p.Temperatures {
+		out.MaxCelsius = max(out.MaxCelsius, t.Celsius)
 	}
-	if err := collectMemory(ctx, e, &p); err == nil {
-		out.MemoryBytes, out.AvailableBytes = p.MemoryBytes, p.AvailableBytes
-	}
-	if b, err := os.ReadFile(e.procPath("loadavg")); err == nil {
-		f := strings.Fields(string(b))
-		if len(f) >= 3 {
-			out.Load1, _ = strconv.ParseFloat(f[0], 64)
-			out.Load5, _ = strconv.ParseFloat(f[1], 64)
-			out.Load15, _ = strconv.ParseFloat(f[2], 64)
-		}
-	}
-	if b, err := os.ReadFile(e.procPath("stat")); err == nil {
-		out.CPUBusy, out.CPUTotal = parseCPUStat(string(b))
-	}
-	if b, err := os.ReadFile(e.procPath("uptime")); err == nil {
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			if secs, err := strconv.ParseFloat(f[0], 64); err == nil {
-				out.Uptime = time.Duration(secs * float64(time.Second))
-			}
-		}
-	}
+	note("memory", collectMemory(ctx, e, &p))
+	out.MemoryBytes, out.AvailableBytes = p.MemoryBytes, p.AvailableBytes
+
+	var loadErr error
+	out.Load1, out.Load5, out.Load15, loadErr = readLoadavg(e.procPath("loadavg"))
+	note("load", loadErr)
+	var cpuErr error
+	out.CPUBusy, out.CPUTotal, cpuErr = readCPUStat(e.procPath("stat"))
+	note("cpu", cpuErr)
+	var upErr error
+	out.Uptime, upErr = readUptime(e.procPath("uptime"))
+	note("uptime", upErr)
+
 	if s.opts.StateDir != "" {
-		if total, free, err := e.statfs(e.gctx, nearestExisting(s.opts.StateDir)); err == nil {
+		dir := nearestExisting(s.opts.StateDir)
+		total, free, err := e.statfs(e.gctx, dir)
+		if err != nil {
+			note("disk", fmt.Errorf("measuring %s: %w", dir, err))
+		} else {
 			out.DiskTotal, out.DiskFree = total, free
 		}
 	}
 	return out, nil
+}
+
+// readLoadavg reads the three load averages of /proc/loadavg; a field that
+// does not parse is an error and reads 0, the others are kept.
+func readLoadavg(path string) (l1, l5, l15 float64, err error) {
+	s, err := readTrim(path)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	f := strings.Fields(s)
+	if len(f) < 3 {
+		return 0, 0, 0, fmt.Errorf("parsing %s: %d fields, want at least 3", path, len(f))
+	}
+	var errs []error
+	loads := make([]float64, 3)
+	for i := range loads {
+		if loads[i], err = strconv.ParseFloat(f[i], 64); err != nil {
+			loads[i] = 0
+			errs = append(errs, fmt.Errorf("parsing %s: %w", path, err))
+		}
+	}
+	return loads[0], loads[1], loads[2], errors.Join(errs...)
+}
+
+// readCPUStat reads the aggregate cpu line of /proc/stat (see
+// parseCPUStat).
+func readCPUStat(path string) (busy, total uint64, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, fileErr(path, err)
+	}
+	busy, total = parseCPUStat(string(b))
+	if total == 0 {
+		return 0, 0, fmt.Errorf("parsing %s: no usable aggregate cpu line", path)
+	}
+	return busy, total, nil
+}
+
+// readUptime reads the first field of /proc/uptime, the seconds since boot.
+func readUptime(path string) (time.Duration, error) {
+	s, err := readTrim(path)
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return 0, fmt.Errorf("parsing %s: empty", path)
+	}
+	secs, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return 0, fmt.Errorf("parsing %s: %w", path, err)
+	}
+	return time.Duration(secs * float64(time.Second)), nil
 }
 
 // parseCPUStat sums the aggregate cpu line of /proc/stat: busy is all but

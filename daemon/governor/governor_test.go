@@ -87,3 +87,45 @@ func TestDiskGovernorRefusesLowPriorityWhenSpaceIsLow(t *testing.T) {
 		t.Fatalf("state %+v events %v", st, r.events)
 	}
 }
+
+// TestGovernorThrottlesAJetsonWithPoweredOffZones drives the governor
+// through a copy of the Jetson Orin Nano fixture, whose powered-off cv
+// zones read -256 °C beside the live ones, with its CPU zone made hot and
+// then cool again. The dead zones must not hide the hot one.
+func TestGovernorThrottlesAJetsonWithPoweredOffZones(t *testing.T) {
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS(filepath.Join("..", "..", "hw", "testdata", "jetson-orin-nano"))); err != nil {
+		t.Fatal(err)
+	}
+	cpuTemp := filepath.Join(root, "sys", "class", "thermal", "thermal_zone0", "temp")
+	if b, err := os.ReadFile(filepath.Join(filepath.Dir(cpuTemp), "type")); err != nil || string(b) != "cpu-thermal\n" {
+		t.Fatalf("fixture zone 0 is %q (%v), want cpu-thermal", b, err)
+	}
+	setTemp := func(milli string) {
+		t.Helper()
+		if err := os.WriteFile(cpuTemp, []byte(milli+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &recorder{}
+	g := New(config.Default().Governors, hw.NewSampler(hw.Options{ProcRoot: filepath.Join(root, "proc"), SysRoot: filepath.Join(root, "sys")}),
+		r, slog.New(slog.DiscardHandler))
+
+	setTemp("86500")
+	g.Tick(context.Background())
+	if st := g.State(); st.Thermal != "hot" || st.Celsius != 86.5 {
+		t.Fatalf("with the CPU zone at 86.5 °C the state is %+v", st)
+	}
+	if s := g.Last(); len(s.Missing) < 3 {
+		t.Errorf("sample missing = %+v, want the three powered-off cv zones", s.Missing)
+	}
+	setTemp("65000")
+	g.Tick(context.Background())
+	if st := g.State(); st.Thermal != "normal" || st.Celsius != 65 {
+		t.Fatalf("with the CPU zone at 65 °C the state is %+v", st)
+	}
+	want := []string{"throttle true 1 1", "hold 5", "throttle false 1 1", "hold 0"}
+	if fmt.Sprint(r.events) != fmt.Sprint(want) {
+		t.Fatalf("actions %v, want %v", r.events, want)
+	}
+}

@@ -7,8 +7,14 @@ import (
 
 // The database layout. Every bucket is created by Open; nothing else
 // creates buckets, so this file is the whole map of what is on disk.
-// Integers in keys and values are big-endian uint64, so that bbolt's byte
-// order is numeric order and queues iterate oldest first.
+// Integers in keys and values are big-endian uint64 unless noted, so that
+// bbolt's byte order is numeric order and queues iterate oldest first. A
+// <priority> in a key is one ASCII digit, '0' (lowest) to '9'. Keys that
+// join strings with \x00 stay unambiguous because a pipeline name holds no
+// NUL (config allows letters, digits and ._:- only) and each key has at
+// most one other variable-length part. (Nested buckets per pipeline would
+// not need that argument; moving to them is a schema change, with a
+// migration.)
 //
 //	meta/
 //	  schema              -> uint64: the layout version below
@@ -21,7 +27,10 @@ import (
 //	                      large file is hashed once, not at every start
 //	  <path>              -> JSON FileHash (size and mtime say if it is stale)
 //
-//	jobs/                 every job, by id (ids come from this bucket's sequence)
+//	jobs/                 every job, by id; ids are given out before the
+//	                      group commit, the bucket's sequence keeps the
+//	                      highest committed, and Open resumes from it (or
+//	                      from the last key, if higher)
 //	  <id>                -> JSON Job
 //	queue/                queued jobs in dispatch order, with what the
 //	                      dispatcher filters on, so a scan past held-back
@@ -42,10 +51,13 @@ import (
 //	  <key>               -> <expiry unix ns><job id>
 //	dedupexp/             the same entries by expiry, to prune cheaply
 //	  <expiry unix ns><key> -> nil
-//	pids/                 the last QoS 1 packet per client and packet id,
-//	                      to recognise a redelivery (DUP) of a message
-//	                      whose PUBACK was lost; bounded by 65535 per client
-//	  <client>\x00<packet id> -> <sha256 of topic and payload><job id>
+//	pids/                 the last QoS 1 packet per client, pipeline and
+//	                      packet id, to recognise a redelivery (DUP) of a
+//	                      message whose PUBACK was lost (a message fanned
+//	                      out to two pipelines is two jobs); bounded by
+//	                      65535 per client and pipeline
+//	  <client>\x00<pipeline>\x00<packet id, big-endian uint16>
+//	                      -> <sha256 of topic and payload><job id>
 //
 //	outbox/               results, dead letters, telemetry, audit records
 //	  <priority>/         one bucket per priority class, 0 (lowest) to 9

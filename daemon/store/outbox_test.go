@@ -121,3 +121,14 @@ func TestCompactionShrinksTheFileAndKeepsTheData(t *testing.T) {
 }
 
 func must[T any](v T, _ error) T { return v }
+
+func FuzzDecodeRecord(f *testing.F) {
+	f.Add([]byte(`{"seq":1,"kind":"result","data":{"a":1},"created_at":"2026-01-01T00:00:00Z"}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeRecord(data)
+		if err == nil && (r.Seq == 0 || r.Kind == "") {
+			t.Fatal("decoded a record without seq or kind")
+		}
+	})
+}

@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ember-edge/ember/hw"
 )
 
 // metrics is a Prometheus collector that reads live values at scrape
@@ -21,7 +23,7 @@ type metrics struct {
 	tokens, requests, cancelled, queue, active, threads    *prometheus.Desc
 	jobs, running, outboxRecords, outboxBytes, syncRecords *prometheus.Desc
 	syncOldest, temp, memAvail, diskFree, throttled        *prometheus.Desc
-	diskLow, ingest, deadLetters                           *prometheus.Desc
+	diskLow, ingest, deadLetters, hwUnavailable            *prometheus.Desc
 }
 
 func newMetrics(c *Collector) *metrics {
@@ -48,6 +50,7 @@ func newMetrics(c *Collector) *metrics {
 		diskLow:       d("disk_low", "1 while the disk governor refuses low-priority work."),
 		ingest:        d("messages_total", "MQTT messages by outcome since start.", "outcome"),
 		deadLetters:   d("dead_letters_total", "Dead letters since start."),
+		hwUnavailable: d("hardware_unavailable", "Readings the latest hardware sample could not take, by source and kind (missing: absent or powered off; error: failed).", "source", "kind"),
 	}
 }
 
@@ -91,6 +94,15 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, t := range snap.Temperatures {
 		g(m.temp, t.Celsius, t.Zone, t.Type)
+	}
+	for kind, notes := range map[string][]hw.Note{"missing": snap.HardwareMissing, "error": snap.HardwareErrors} {
+		perSource := map[string]int{}
+		for _, n := range notes {
+			perSource[n.Source]++
+		}
+		for source, n := range perSource {
+			g(m.hwUnavailable, float64(n), source, kind)
+		}
 	}
 	g(m.memAvail, float64(snap.AvailableBytes))
 	g(m.diskFree, float64(snap.DiskFreeBytes))

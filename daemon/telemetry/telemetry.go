@@ -43,6 +43,12 @@ type Snapshot struct {
 	Outbox         store.OutboxStats  `json:"outbox"`
 	Sync           *store.SyncBacklog `json:"sync,omitempty"`
 	Extra          map[string]any     `json:"extra,omitempty"`
+
+	// HardwareMissing and HardwareErrors are the hardware sample's notes:
+	// sources absent (a powered-off Jetson zone) or broken, reported beside
+	// the readings that were taken.
+	HardwareMissing []hw.Note `json:"hardware_missing,omitempty"`
+	HardwareErrors  []hw.Note `json:"hardware_errors,omitempty"`
 }
 
 // ModelStats are one loaded model's counters.
@@ -97,6 +103,7 @@ func (c *Collector) Snapshot(ctx context.Context) (*Snapshot, error) {
 		ProcessSeconds: time.Since(c.src.Started).Seconds(), CPUPercent: s.CPUPercent(c.prevSample),
 		Load1: s.Load1, Load5: s.Load5, Load15: s.Load15, MemoryBytes: s.MemoryBytes, AvailableBytes: s.AvailableBytes,
 		Temperatures: s.Temperatures, DiskFreeBytes: s.DiskFree, DiskTotalBytes: s.DiskTotal,
+		HardwareMissing: s.Missing, HardwareErrors: s.Errors,
 	}
 	if snap.Temperatures == nil {
 		snap.Temperatures = []hw.Temperature{}

@@ -116,3 +116,53 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestHardwareNotesAreReported samples the Jetson fixture, whose cv zones
+// read -256 °C while powered off: the snapshot keeps the live zones and
+// lists the dead ones, and /metrics counts them by source.
+func TestHardwareNotesAreReported(t *testing.T) {
+	c, _, _ := setup(t)
+	jetson := filepath.Join("..", "..", "hw", "testdata", "jetson-orin-nano")
+	c.src.Sampler = hw.NewSampler(hw.Options{ProcRoot: filepath.Join(jetson, "proc"), SysRoot: filepath.Join(jetson, "sys")})
+	snap, err := c.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Temperatures) != 6 {
+		t.Errorf("temperatures %+v, want the six live zones", snap.Temperatures)
+	}
+	var dead []string
+	for _, n := range snap.HardwareMissing {
+		if n.Source == "thermal" {
+			dead = append(dead, n.Detail)
+		}
+	}
+	if len(dead) != 3 || !strings.Contains(dead[0], "thermal_zone2 (cv0-thermal)") {
+		t.Errorf("thermal notes %q, want the three powered-off cv zones", dead)
+	}
+	b, err := json.Marshal(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"hardware_missing":[{"source":"thermal","detail":"thermal_zone2 (cv0-thermal)`) {
+		t.Errorf("snapshot JSON lacks the missing zones: %s", b)
+	}
+
+	srv, err := NewMetricsServer("127.0.0.1:0", c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	resp, err := http.Get("http://" + srv.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `ember_hardware_unavailable{kind="missing",source="thermal"} 3`; !strings.Contains(string(body), want) {
+		t.Errorf("/metrics lacks %q", want)
+	}
+}
