@@ -41,8 +41,11 @@ type Client struct {
 	workers []*inbox
 	// gate holds messages that a full backlog would refuse.
 	gate    *backlogGate
-	dropped atomic.Uint64 // QoS 0 messages dropped for a full inbox
 	stopped chan struct{}
+	dropped atomic.Uint64 // QoS 0 messages dropped for a full inbox
+	// holds counts messages held for a full backlog; holdLogged is when
+	// the log last said so (Unix nanoseconds).
+	holds, holdLogged atomic.Int64
 }
 
 const (
@@ -210,14 +213,19 @@ func (c *Client) hold(ctx context.Context, m paho.Message) ([]string, bool) {
 	if ok, names := c.gate.admit(m.Topic()); ok {
 		return names, true
 	}
-	c.log.Info("pipeline backlog full: holding messages unacknowledged until it has room", "topic", m.Topic())
-	start := time.Now()
-	ok, names := c.gate.wait(ctx, m.Topic())
-	if ok {
-		c.log.Info("pipeline backlog has room again: taking held messages", "topic", m.Topic(), "held_for", time.Since(start).Round(time.Millisecond))
+	// A burst holds once per job that starts: the log says so every
+	// holdLogEvery, with how many holds there were.
+	holds := c.holds.Add(1)
+	now := time.Now().UnixNano()
+	if last := c.holdLogged.Load(); now-last >= int64(holdLogEvery) && c.holdLogged.CompareAndSwap(last, now) {
+		c.log.Info("pipeline backlog full: holding messages unacknowledged until it has room", "topic", m.Topic(), "holds", holds)
 	}
+	ok, names := c.gate.wait(ctx, m.Topic())
 	return names, ok
 }
+
+// holdLogEvery spaces the log lines that say messages are being held.
+const holdLogEvery = 10 * time.Second
 
 // queuedMessage is a message whose writes are queued for the group commit.
 type queuedMessage struct {
