@@ -38,20 +38,33 @@ type Client struct {
 	// workers handle messages: one ordering key (a topic, or a Sparkplug
 	// edge node) always goes to the same worker, so its messages are
 	// handled in arrival order, while different keys commit concurrently.
-	workers []chan paho.Message
+	workers []*inbox
+	// gate holds messages that a full backlog would refuse.
+	gate    *backlogGate
 	stopped chan struct{}
+	dropped atomic.Uint64 // QoS 0 messages dropped for a full inbox
+	// holds counts messages held for a full backlog; holdLogged is when
+	// the log last said so (Unix nanoseconds).
+	holds, holdLogged atomic.Int64
 }
 
-// clientWorkers is the number of message workers.
-const clientWorkers = 32
+const (
+	// clientWorkers is the number of message workers.
+	clientWorkers = 32
+	// maxInboxQoS0 is the length of a worker's inbox past which QoS 0
+	// messages are dropped; QoS 1 and 2 messages are bounded by the
+	// broker's in-flight window instead.
+	maxInboxQoS0 = 4096
+)
 
 // NewClient prepares the client; Run connects.
 func NewClient(cfg config.External, in *Ingester, deviceID string, log *slog.Logger) (*Client, error) {
 	c := &Client{cfg: cfg, in: in, log: log.With("component", "mqtt-client", "broker", cfg.URL),
 		statusTopic: StatusTopic(deviceID), refused: make(chan struct{}, 1), stopped: make(chan struct{})}
 	for range clientWorkers {
-		c.workers = append(c.workers, make(chan paho.Message, 64))
+		c.workers = append(c.workers, newInbox())
 	}
+	c.gate = newBacklogGate(c.backlogLimits, in.jobs.Backlog)
 	opts := paho.NewClientOptions().
 		AddBroker(pahoURL(cfg.URL)).
 		SetClientID(cfg.ClientID).
@@ -116,12 +129,23 @@ func (c *Client) onConnect(cli paho.Client) {
 	cli.Publish(c.statusTopic, 1, true, []byte("online"))
 }
 
-// onMessage routes a message to its worker; when the worker is behind,
-// it waits, which holds back the broker (backpressure).
+// onMessage routes a message to its worker's inbox, never waiting: paho
+// calls it on the goroutine that also reads the PUBACKs of emberd's own
+// publishes (router.go matchAndDispatch, fed by net.go
+// startIncomingComms), so a handler that waited would hold every result
+// publish behind the messages ahead of its PUBACK. Backpressure comes
+// from the broker instead: it sends no more unacknowledged messages than
+// its in-flight window.
 func (c *Client) onMessage(_ paho.Client, m paho.Message) {
 	select {
-	case c.workers[orderKey(m.Topic())%uint32(len(c.workers))] <- m:
 	case <-c.stopped: // not acknowledged: the broker keeps it
+		return
+	default:
+	}
+	if !c.workers[orderKey(m.Topic())%uint32(len(c.workers))].put(m, maxInboxQoS0) {
+		if n := c.dropped.Add(1); n&(n-1) == 0 { // 1, 2, 4, … : the log stays readable
+			c.log.Warn("QoS 0 messages dropped: emberd is behind", "topic", m.Topic(), "dropped", n)
+		}
 	}
 }
 
@@ -143,7 +167,11 @@ func orderKey(t string) uint32 {
 // writes are queued for the group commit as it arrives; a second
 // goroutine acknowledges them in the same order as their commits land,
 // so a worker's messages share commits instead of waiting for one each.
-func (c *Client) work(ctx context.Context, ch <-chan paho.Message) {
+// A QoS 1 or 2 message whose pipeline's backlog is full is held, and the
+// messages behind it with it (their order is kept), unacknowledged,
+// until jobs starting make room: the broker keeps them meanwhile, and
+// its in-flight window stops it sending more than it can hold.
+func (c *Client) work(ctx context.Context, in *inbox) {
 	queued := make(chan queuedMessage, 64)
 	var acker sync.WaitGroup
 	acker.Go(func() {
@@ -156,19 +184,55 @@ func (c *Client) work(ctx context.Context, ch <-chan paho.Message) {
 		acker.Wait()
 	}()
 	for {
-		select {
-		case <-ctx.Done():
+		m, ok := in.next(ctx)
+		if !ok {
 			return
-		case m := <-ch:
-			queued <- c.queue(m)
+		}
+		var held []string
+		if m.Qos() > 0 {
+			if held, ok = c.hold(ctx, m); !ok {
+				return
+			}
+		}
+		q := c.queue(m)
+		q.held = held
+		select {
+		case queued <- q:
+		case <-ctx.Done():
+			// Queued for the commit, not acknowledged: a redelivery is
+			// recognised.
+			c.gate.release(held)
+			return
 		}
 	}
 }
+
+// hold waits until m's pipelines have room for it, and returns the
+// pipelines it was admitted to; false when ctx ends first.
+func (c *Client) hold(ctx context.Context, m paho.Message) ([]string, bool) {
+	if ok, names := c.gate.admit(m.Topic()); ok {
+		return names, true
+	}
+	// A burst holds once per job that starts: the log says so every
+	// holdLogEvery, with how many holds there were.
+	holds := c.holds.Add(1)
+	now := time.Now().UnixNano()
+	if last := c.holdLogged.Load(); now-last >= int64(holdLogEvery) && c.holdLogged.CompareAndSwap(last, now) {
+		c.log.Info("pipeline backlog full: holding messages unacknowledged until it has room", "topic", m.Topic(), "holds", holds)
+	}
+	ok, names := c.gate.wait(ctx, m.Topic())
+	return names, ok
+}
+
+// holdLogEvery spaces the log lines that say messages are being held.
+const holdLogEvery = 10 * time.Second
 
 // queuedMessage is a message whose writes are queued for the group commit.
 type queuedMessage struct {
 	m    paho.Message
 	wait func() error
+	// held names the pipelines the gate admitted it to.
+	held []string
 }
 
 func (c *Client) queue(m paho.Message) queuedMessage {
@@ -188,7 +252,9 @@ func (c *Client) queue(m paho.Message) queuedMessage {
 // committed stays unacknowledged, and the session is restarted so that
 // the broker redelivers it.
 func (c *Client) settle(q queuedMessage) {
-	if err := q.wait(); err != nil {
+	err := q.wait()
+	c.gate.release(q.held)
+	if err != nil {
 		c.log.Error("message not accepted; not acknowledged, the broker will redeliver it", "topic", q.m.Topic(), "err", err)
 		select {
 		case c.refused <- struct{}{}:
@@ -204,8 +270,8 @@ func (c *Client) settle(q queuedMessage) {
 func (c *Client) Run(ctx context.Context) error {
 	wctx, stopWorkers := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for _, ch := range c.workers {
-		wg.Go(func() { c.work(wctx, ch) })
+	for _, in := range c.workers {
+		wg.Go(func() { c.work(wctx, in) })
 	}
 	defer func() {
 		// What a worker has not handled is not acknowledged, and the
