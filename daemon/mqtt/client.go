@@ -64,7 +64,7 @@ func NewClient(cfg config.External, in *Ingester, deviceID string, log *slog.Log
 	for range clientWorkers {
 		c.workers = append(c.workers, newInbox())
 	}
-	c.gate = newBacklogGate(c.backlogLimits, in.jobs.Backlog)
+	c.gate = newBacklogGate(c.backlogLimits, in.intake.Backlog)
 	opts := paho.NewClientOptions().
 		AddBroker(pahoURL(cfg.URL)).
 		SetClientID(cfg.ClientID).

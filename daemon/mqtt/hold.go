@@ -173,7 +173,7 @@ func (g *backlogGate) wait(ctx context.Context, topic string) (ok bool, names []
 // (overflow reject); drop_oldest makes room by itself.
 func (c *Client) backlogLimits(topic string) map[string]int {
 	var out map[string]int
-	for _, p := range c.in.jobs.Pipelines() {
+	for _, p := range c.in.pipes.Snapshot().List() {
 		cfg := p.Config()
 		if cfg.Backlog.Max <= 0 || cfg.Backlog.Overflow == string(store.OverflowDropOldest) || !p.Matches(topic) {
 			continue
