@@ -19,6 +19,7 @@ import (
 
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/engine"
+	"github.com/ember-edge/ember/daemon/models"
 	"github.com/ember-edge/ember/daemon/store"
 	"github.com/ember-edge/ember/sync/fleet"
 )
@@ -225,7 +226,7 @@ func (a *Applier) registerModels(rel, prev fleet.Release) error {
 		}
 		if err := a.opts.Store.PutModel(store.ModelRecord{
 			Name: art.Name, Path: art.Path, SHA256: art.SHA256, Size: fi.Size(), License: art.License,
-			Version: fmt.Sprint(rel.Version), Source: "fleet", AddedAt: time.Now().UTC(),
+			Version: fmt.Sprint(rel.Version), Source: models.SourceFleet, AddedAt: time.Now().UTC(),
 		}); err != nil {
 			return err
 		}
