@@ -122,6 +122,10 @@ type Options struct {
 	MaxBootAttempts int
 	// CheckTimeout bounds each post-update check; default 5m.
 	CheckTimeout time.Duration
+	// Auditor, when set, records the automatic activations, commits and
+	// rollbacks (AuditActivate, AuditCommit, AuditRollback); daemon/audit's
+	// *Log is one.
+	Auditor Auditor
 	// Download tunes the artifact downloads (rate limit, window, timeouts).
 	Download DownloadOptions
 	// DiskFree returns the bytes free for an unprivileged writer in dir;
@@ -345,6 +349,7 @@ func (u *Updater) apply(ev Event) error {
 	u.log.Info("fleet: transition", "event", ev.eventName(), "from", from.Phase, "to", n.Phase,
 		"transition", n.Transitions, "target", targetVersion(n), "reason", n.Reason)
 	u.updateStatus(func(s *Status) { s.fromState(n) })
+	u.audit(from, n, ev)
 	return u.point("persist:" + ev.eventName())
 }
 
