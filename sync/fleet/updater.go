@@ -311,14 +311,7 @@ func (u *Updater) Boot(ctx context.Context) error {
 
 // load returns the stored state, or the initial one.
 func (u *Updater) load() (State, error) {
-	data, err := u.opts.Store.Get(keyState)
-	if err != nil {
-		return State{}, fmt.Errorf("fleet: read state: %w", err)
-	}
-	if data == nil {
-		return State{Format: stateFormat, Phase: PhaseIdle}, nil
-	}
-	st, err := decodeState(data)
+	st, err := ReadState(u.opts.Store)
 	if err != nil {
 		return State{}, fmt.Errorf("fleet: %w", err)
 	}
