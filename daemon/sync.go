@@ -41,7 +41,7 @@ func newUplink(cfg *config.Config, st *store.Store, log *slog.Logger) (*uplink.U
 	if err != nil {
 		return nil, err
 	}
-	opts.Outbox, opts.Settings, opts.Logger = uplinkOutbox{st}, st, log
+	opts.Outbox, opts.Settings, opts.SettingsNotFound, opts.Logger = uplinkOutbox{st}, st, store.ErrNotFound, log
 	up, err := uplink.New(opts)
 	if err != nil {
 		return nil, err

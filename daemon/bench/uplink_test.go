@@ -155,7 +155,7 @@ func uplinkDrain(b *testing.B, mq *testkit.Mosquitto, n, size int, rules []redac
 	tap := startUplinkTap(b, mq.URL(), "fleet/v1/bench/"+device+"/#")
 	defer tap.cli.Disconnect(0)
 	u, err := uplink.New(uplink.Options{URL: mq.URL(), Fleet: "bench", Device: device,
-		Outbox: uplinkOutbox{st}, Settings: st, Redact: rules})
+		Outbox: uplinkOutbox{st}, Settings: st, SettingsNotFound: store.ErrNotFound, Redact: rules})
 	if err != nil {
 		b.Fatal(err)
 	}

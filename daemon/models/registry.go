@@ -25,6 +25,10 @@ const (
 	SourceStore  = "store"
 )
 
+// SourceFleet is the Source of a store record written by a fleet release
+// (daemon/release) for a model of the active release.
+const SourceFleet = "fleet"
+
 // Entry is a model the daemon can load.
 type Entry struct {
 	Name    string
@@ -45,7 +49,9 @@ type Entry struct {
 
 // Registry merges the config's models with the store's. A config entry
 // wins over a store entry of the same name: the config is what the
-// operator wrote.
+// operator wrote. The exception is the file: when a committed fleet
+// release serves a model under a config entry's name, the entry reports
+// the release's artifact (path, sha256, size), which is what runs.
 type Registry struct {
 	st       *store.Store
 	cfg      []config.Model
@@ -69,8 +75,10 @@ func (r *Registry) List() ([]Entry, error) {
 		return nil, err
 	}
 	byName := map[string]Entry{}
+	fleet := map[string]bool{}
 	for _, rec := range recs {
 		byName[rec.Name] = fromRecord(rec)
+		fleet[rec.Name] = rec.Source == SourceFleet
 	}
 	for _, m := range r.cfg {
 		e := Entry{
@@ -85,6 +93,12 @@ func (r *Registry) List() ([]Entry, error) {
 		}
 		if prev, ok := byName[m.Name]; ok {
 			e.License, e.Version, e.AddedAt = prev.License, prev.Version, prev.AddedAt
+			if fleet[m.Name] {
+				// A fleet release replaced the config's file under its
+				// name: the release's artifact is what runs, so it is
+				// what the entry names. The config keeps its settings.
+				e.Path, e.SHA256, e.Size = prev.Path, prev.SHA256, prev.Size
+			}
 		}
 		byName[m.Name] = e
 	}

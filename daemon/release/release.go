@@ -2,13 +2,19 @@
 // daemon's side of sync/fleet (its Activator and Checker). A release's
 // models are loaded under staging names while their checks run, and take
 // traffic only on Commit; its pipeline bundle replaces the fleet's
-// pipelines only on Commit. What is active is one record in the store,
-// written before anything changes, so a restart restores the same state.
+// pipelines only on Commit.
+//
+// The package keeps no record of its own. What is active and what is
+// staged is read from the fleet updater's one update record
+// (fleet.ReadState: State.Serving, State.Staged), which the updater
+// writes before it calls any method here, so a restart at any moment
+// restores what that record names. The model registry's records of
+// fleet models (store models/, source "fleet") follow it: Commit and
+// Rollback rewrite them, and the updater redoes either after a crash.
 package release
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,21 +25,10 @@ import (
 
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/engine"
+	"github.com/ember-edge/ember/daemon/models"
 	"github.com/ember-edge/ember/daemon/store"
 	"github.com/ember-edge/ember/sync/fleet"
 )
-
-// stateKey is the settings key of the applied release.
-const stateKey = "release/state"
-
-// state is what the store holds about fleet releases.
-type state struct {
-	// Active is the committed release, serving traffic.
-	Active fleet.Release `json:"active"`
-	// Staged is a release activated but not committed: its models run
-	// under staging names for the checks.
-	Staged *fleet.Release `json:"staged,omitempty"`
-}
 
 // Options are the daemon parts a release touches.
 type Options struct {
@@ -49,40 +44,48 @@ type Options struct {
 
 // Applier implements fleet.Activator and fleet.Checker.
 type Applier struct {
-	opts Options
-	mu   sync.Mutex
+	opts  Options
+	fleet fleet.StateStore
+	// openErr is the migration's error, returned by every method: the
+	// daemon must not guess what it serves.
+	openErr error
+	mu      sync.Mutex
 }
 
-// New returns an Applier.
-func New(opts Options) *Applier { return &Applier{opts: opts} }
-
-func (a *Applier) load() (state, error) {
-	var st state
-	data, err := a.opts.Store.Setting(stateKey)
-	if errors.Is(err, store.ErrNotFound) {
-		return st, nil
+// New returns an Applier over opts.Store. It migrates a database written
+// when this package kept its own record ("release/state") into the fleet
+// update record first (migrate); a failure to is returned by every
+// method.
+func New(opts Options) *Applier {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err != nil {
-		return st, err
+	a := &Applier{opts: opts, fleet: fleet.SettingsStore(opts.Store, store.ErrNotFound)}
+	if err := migrate(opts.Store, a.fleet, opts.Logger); err != nil {
+		a.openErr = fmt.Errorf("release: %w", err)
 	}
-	return st, json.Unmarshal(data, &st)
+	return a
 }
 
-func (a *Applier) save(st state) error {
-	data, err := json.Marshal(st)
-	if err != nil {
-		return err
+// load returns the fleet update record.
+func (a *Applier) load() (fleet.State, error) {
+	if a.openErr != nil {
+		return fleet.State{}, a.openErr
 	}
-	return a.opts.Store.SetSetting(stateKey, data)
+	st, err := fleet.ReadState(a.fleet)
+	if err != nil {
+		return fleet.State{}, fmt.Errorf("release: %w", err)
+	}
+	return st, nil
 }
 
 // stagingName is the name a model runs under while its release is checked.
 func stagingName(name string, version int64) string { return fmt.Sprintf("%s@v%d", name, version) }
 
-// Restore brings the engine and pipelines to the stored state at start:
-// the active release's models and pipelines, and a staged release's
+// Restore brings the engine and pipelines to the update record at start:
+// the serving release's models and pipelines, and a staged release's
 // models under their staging names. Call it after the config's models
-// are loaded.
+// are loaded (and after the updater's Boot, which may roll back).
 func (a *Applier) Restore(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -90,27 +93,24 @@ func (a *Applier) Restore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.serve(st.Active); err != nil {
+	if err := a.serve(st.Serving()); err != nil {
 		return err
 	}
-	if st.Staged != nil {
-		return a.stage(*st.Staged)
+	if staged := st.Staged(); staged != nil {
+		return a.stage(*staged)
 	}
 	return nil
 }
 
-// Activate records rel as staged, then loads its models under staging
-// names and validates its pipelines. Nothing takes traffic until Commit.
+// Activate loads rel's models under staging names and validates its
+// pipelines. Nothing takes traffic until Commit. The updater persisted
+// rel as its target (phase activating) before calling, which is what
+// stages it again after a restart.
 func (a *Applier) Activate(ctx context.Context, rel fleet.Release) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st, err := a.load()
-	if err != nil {
-		return err
-	}
-	st.Staged = &rel
-	if err := a.save(st); err != nil {
-		return err
+	if a.openErr != nil {
+		return a.openErr
 	}
 	return a.stage(rel)
 }
@@ -141,20 +141,15 @@ func (a *Applier) stage(rel fleet.Release) error {
 
 // Commit makes rel the active release: the registry names its models,
 // the staged models take their names (and the traffic), its pipelines
-// install.
+// install. The updater persisted phase committing before calling and
+// calls again after a restart until the commit is recorded.
 func (a *Applier) Commit(ctx context.Context, rel fleet.Release) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st, err := a.load()
-	if err != nil {
-		return err
+	if a.openErr != nil {
+		return a.openErr
 	}
-	prev := st.Active
-	st.Active, st.Staged = rel, nil
-	if err := a.save(st); err != nil {
-		return err
-	}
-	if err := a.registerModels(rel, prev); err != nil {
+	if err := a.registerModels(rel); err != nil {
 		return err
 	}
 	for _, art := range rel.Artifacts {
@@ -172,7 +167,9 @@ func (a *Applier) Commit(ctx context.Context, rel fleet.Release) error {
 }
 
 // Rollback makes to the active release again (version 0: the config's
-// own models and pipelines), dropping any staged one.
+// own models and pipelines), dropping the staged release the rollback
+// abandons (the update record's target, persisted with phase
+// rolling_back before the call).
 func (a *Applier) Rollback(ctx context.Context, to fleet.Release) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -180,19 +177,14 @@ func (a *Applier) Rollback(ctx context.Context, to fleet.Release) error {
 	if err != nil {
 		return err
 	}
-	from, staged := st.Active, st.Staged
-	st.Active, st.Staged = to, nil
-	if err := a.save(st); err != nil {
-		return err
-	}
-	if staged != nil {
-		for _, art := range staged.Artifacts {
+	if leaving := st.Leaving(); leaving != nil {
+		for _, art := range leaving.Artifacts {
 			if art.Kind == fleet.KindModel {
-				_ = a.opts.Engine.Unload(stagingName(art.Name, staged.Version))
+				_ = a.opts.Engine.Unload(stagingName(art.Name, leaving.Version))
 			}
 		}
 	}
-	if err := a.registerModels(to, from); err != nil {
+	if err := a.registerModels(to); err != nil {
 		return err
 	}
 	// Models of the rolled-back release run again from their kept files.
@@ -211,8 +203,11 @@ func (a *Applier) Rollback(ctx context.Context, to fleet.Release) error {
 func (a *Applier) Retire(ctx context.Context, rel fleet.Release) error { return nil }
 
 // registerModels records rel's models in the registry, with version and
-// license, and removes the fleet models of prev that rel does not have.
-func (a *Applier) registerModels(rel, prev fleet.Release) error {
+// license, and removes every other fleet model record (those of the
+// release rel replaces, and of one whose commit a crash cut short),
+// unloading it. It is idempotent: the updater calls Commit and Rollback
+// again after a restart.
+func (a *Applier) registerModels(rel fleet.Release) error {
 	keep := map[string]bool{}
 	for _, art := range rel.Artifacts {
 		if art.Kind != fleet.KindModel {
@@ -225,17 +220,21 @@ func (a *Applier) registerModels(rel, prev fleet.Release) error {
 		}
 		if err := a.opts.Store.PutModel(store.ModelRecord{
 			Name: art.Name, Path: art.Path, SHA256: art.SHA256, Size: fi.Size(), License: art.License,
-			Version: fmt.Sprint(rel.Version), Source: "fleet", AddedAt: time.Now().UTC(),
+			Version: fmt.Sprint(rel.Version), Source: models.SourceFleet, AddedAt: time.Now().UTC(),
 		}); err != nil {
 			return err
 		}
 	}
-	for _, art := range prev.Artifacts {
-		if art.Kind == fleet.KindModel && !keep[art.Name] {
-			if err := a.opts.Store.DeleteModel(art.Name); err != nil {
+	recs, err := a.opts.Store.Models()
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		if rec.Source == models.SourceFleet && !keep[rec.Name] {
+			if err := a.opts.Store.DeleteModel(rec.Name); err != nil {
 				return err
 			}
-			_ = a.opts.Engine.Unload(art.Name)
+			_ = a.opts.Engine.Unload(rec.Name)
 		}
 	}
 	return nil
@@ -337,7 +336,7 @@ func (a *Applier) Pipelines() ([]config.Pipeline, error) {
 		return nil, err
 	}
 	var out []config.Pipeline
-	for _, art := range st.Active.Artifacts {
+	for _, art := range st.Serving().Artifacts {
 		if art.Kind == fleet.KindPipelines {
 			ps, err := readBundle(art.Path)
 			if err != nil {

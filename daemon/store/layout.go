@@ -19,10 +19,26 @@ import (
 //	meta/
 //	  schema              -> uint64: the layout version below
 //	  boots               -> uint64: how many times the database was opened
-//	models/               the model registry: models imported into the store
+//	models/               the model registry: models imported into the store,
+//	                      and the models of the active fleet release
+//	                      (source "fleet", rewritten by each commit and
+//	                      rollback from the update record)
 //	  <name>              -> JSON ModelRecord
 //	settings/             small runtime settings that outlive a restart
-//	  <key>               -> raw bytes
+//	  <key>               -> raw bytes; the keys in use:
+//	  fleet/state         -> JSON fleet.State: the one update record. The
+//	                         fleet updater writes it before each side
+//	                         effect; daemon/release keeps nothing of its
+//	                         own and reads what it serves and stages from
+//	                         it (sync/DESIGN.md, "The update record")
+//	  fleet/desired/fleet, fleet/desired/device
+//	                      -> 'p' + the last payload of each desired topic
+//	  uplink/outbox_id    -> the outbox id (16 hex digits), made once
+//	  uplink/bytes_today  -> JSON {day, bytes}: the uplink's daily budget
+//	  release/state       -> (before the update record was the only one)
+//	                         daemon/release's own record of the active and
+//	                         staged release; migrated into fleet/state and
+//	                         deleted when the daemon opens (release.New)
 //	hashes/               sha256 of model files outside the store, so that a
 //	                      large file is hashed once, not at every start
 //	  <path>              -> JSON FileHash (size and mtime say if it is stale)

@@ -213,6 +213,13 @@ func (s *Store) SetSetting(key string, value []byte) error {
 	})
 }
 
+// DeleteSetting removes key; removing a key never set is not an error.
+func (s *Store) DeleteSetting(key string) error {
+	return s.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSettings).Delete([]byte(key))
+	})
+}
+
 func getUint(b *bolt.Bucket, key []byte) uint64 {
 	if v := b.Get(key); len(v) == 8 {
 		return binary.BigEndian.Uint64(v)

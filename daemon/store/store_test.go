@@ -74,6 +74,14 @@ func TestRecordsSurviveReopen(t *testing.T) {
 	if v, err := s.Setting("k"); err != nil || string(v) != "v" {
 		t.Fatalf("Setting after reopen = %q, %v", v, err)
 	}
+	for range 2 { // the second removes nothing, and is no error
+		if err := s.DeleteSetting("k"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Setting("k"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Setting after DeleteSetting: %v, want ErrNotFound", err)
+		}
+	}
 }
 
 func TestSecondOpenIsRefusedWhileLocked(t *testing.T) {

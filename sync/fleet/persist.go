@@ -54,6 +54,51 @@ const (
 	keyDesiredDevice = "fleet/desired/device" // last payload of fleet/v1/<fleet>/<device>/desired
 )
 
+// ReadState returns the update record in s, or the initial state (idle,
+// baseline release) when there is none. The Updater is the record's only
+// writer; the daemon reads it to learn what it serves (State.Serving,
+// State.Staged).
+func ReadState(s StateStore) (State, error) {
+	data, err := s.Get(keyState)
+	if err != nil {
+		return State{}, fmt.Errorf("read fleet state: %w", err)
+	}
+	if data == nil {
+		return State{Format: stateFormat, Phase: PhaseIdle}, nil
+	}
+	return decodeState(data)
+}
+
+// Adopt makes active the committed release of a store that holds no
+// update record yet, for the migration of a database in which the
+// daemon kept its own record of the active release (daemon/release's
+// "release/state", before the update record was the only one). It
+// reports whether it wrote a record. Where a record exists it is the
+// truth — the updater wrote it before every switch the old record
+// followed — and Adopt leaves it alone; so does it for the baseline
+// (version 0), which is what no record means.
+func Adopt(s StateStore, active Release) (bool, error) {
+	data, err := s.Get(keyState)
+	if err != nil {
+		return false, fmt.Errorf("read fleet state: %w", err)
+	}
+	if data != nil || active.Version == 0 {
+		return false, nil
+	}
+	st := State{Format: stateFormat, Phase: PhaseActive, Highest: active.Version, Current: active}
+	if err := st.check(); err != nil {
+		return false, fmt.Errorf("adopt release %d: %w", active.Version, err)
+	}
+	enc, err := encodeState(st)
+	if err != nil {
+		return false, err
+	}
+	if err := s.Put(keyState, enc); err != nil {
+		return false, fmt.Errorf("adopt release %d: %w", active.Version, err)
+	}
+	return true, nil
+}
+
 // encodeState returns the stored form of s.
 func encodeState(s State) ([]byte, error) {
 	s.Format = stateFormat

@@ -142,6 +142,41 @@ type State struct {
 	Refused *Refusal `json:"refused,omitempty"`
 }
 
+// Serving returns the release the daemon serves traffic from in state s:
+// the committed one, or, while rolling back, the one being returned to.
+// The daemon's Activator derives what it runs from the one update record
+// through Serving and Staged instead of keeping a record of its own, so
+// a restart at any moment finds one answer.
+func (s State) Serving() Release {
+	if s.Phase == PhaseRollingBack && s.RollbackTo != nil {
+		return *s.RollbackTo
+	}
+	return s.Current
+}
+
+// Staged returns the release switched to but not committed — its models
+// run under staging names for the checks and take no traffic — or nil.
+// It is the target in the unconfirmed phases (activating, checking,
+// committing): the phase is persisted before the switch, so a restart
+// stages it again, as Activator.Activate would.
+func (s State) Staged() *Release {
+	if !s.Phase.Unconfirmed() || s.Target == nil {
+		return nil
+	}
+	r := s.Target.Release
+	return &r
+}
+
+// Leaving returns the release a rollback in progress abandons (the
+// target an automatic rollback undoes), or nil.
+func (s State) Leaving() *Release {
+	if s.Phase != PhaseRollingBack || s.Target == nil {
+		return nil
+	}
+	r := s.Target.Release
+	return &r
+}
+
 // stateFormat is the State layout this code writes.
 const stateFormat = 1
 

@@ -122,6 +122,10 @@ type Options struct {
 	MaxBootAttempts int
 	// CheckTimeout bounds each post-update check; default 5m.
 	CheckTimeout time.Duration
+	// Auditor, when set, records the automatic activations, commits and
+	// rollbacks (AuditActivate, AuditCommit, AuditRollback); daemon/audit's
+	// *Log is one.
+	Auditor Auditor
 	// Download tunes the artifact downloads (rate limit, window, timeouts).
 	Download DownloadOptions
 	// DiskFree returns the bytes free for an unprivileged writer in dir;
@@ -307,14 +311,7 @@ func (u *Updater) Boot(ctx context.Context) error {
 
 // load returns the stored state, or the initial one.
 func (u *Updater) load() (State, error) {
-	data, err := u.opts.Store.Get(keyState)
-	if err != nil {
-		return State{}, fmt.Errorf("fleet: read state: %w", err)
-	}
-	if data == nil {
-		return State{Format: stateFormat, Phase: PhaseIdle}, nil
-	}
-	st, err := decodeState(data)
+	st, err := ReadState(u.opts.Store)
 	if err != nil {
 		return State{}, fmt.Errorf("fleet: %w", err)
 	}
@@ -345,6 +342,7 @@ func (u *Updater) apply(ev Event) error {
 	u.log.Info("fleet: transition", "event", ev.eventName(), "from", from.Phase, "to", n.Phase,
 		"transition", n.Transitions, "target", targetVersion(n), "reason", n.Reason)
 	u.updateStatus(func(s *Status) { s.fromState(n) })
+	u.audit(from, n, ev)
 	return u.point("persist:" + ev.eventName())
 }
 

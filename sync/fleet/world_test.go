@@ -275,6 +275,7 @@ type world struct {
 	act    *fakeActivator
 	chk    *fakeChecker
 	srv    *artServer
+	aud    *fakeAuditor
 	key    ed25519.PrivateKey
 	opts   func(*Options) // adjusts the options of every updater
 }
@@ -285,7 +286,7 @@ const (
 )
 
 func newWorld(t *testing.T) *world {
-	w := &world{t: t, dir: t.TempDir(), link: newFakeLink(t), act: newFakeActivator(), srv: newArtServer(t), key: testKey(1)}
+	w := &world{t: t, dir: t.TempDir(), link: newFakeLink(t), act: newFakeActivator(), srv: newArtServer(t), aud: &fakeAuditor{}, key: testKey(1)}
 	w.chk = &fakeChecker{act: w.act}
 	w.dbPath = filepath.Join(w.dir, "ember.db")
 	w.openStore()
@@ -319,7 +320,7 @@ func (w *world) options() Options {
 	o := Options{
 		Fleet: testFleet, Device: testDevice, Dir: filepath.Join(w.dir, "fleet"),
 		Keys: NewKeyRing(pub(w.key)), Store: SettingsStore(w.st, store.ErrNotFound),
-		Link: w.link, Activator: w.act, Checker: w.chk,
+		Link: w.link, Activator: w.act, Checker: w.chk, Auditor: w.aud,
 		Hardware: Hardware{MemoryBytes: 8 << 30, Arch: "arm64"},
 		Download: fastDownload(), ReportInterval: 20 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler),

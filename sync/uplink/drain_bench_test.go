@@ -25,7 +25,7 @@ func BenchmarkSessionDrain(b *testing.B) {
 		}
 		AppendRecords(b, st, rs)
 		c := newFakeConn(8, true)
-		u, err := New(Options{URL: "tcp://fake:1", Fleet: "f", Device: "d", Outbox: StoreOutbox{st}, Settings: st})
+		u, err := New(Options{URL: "tcp://fake:1", Fleet: "f", Device: "d", Outbox: StoreOutbox{st}, Settings: st, SettingsNotFound: store.ErrNotFound})
 		if err != nil {
 			b.Fatal(err)
 		}

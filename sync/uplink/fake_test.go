@@ -130,7 +130,10 @@ func newFakeRig(t *testing.T, o Options, next func(n int) (*fakeConn, error)) *f
 	t.Helper()
 	r := &fakeRig{st: OpenTestStore(t)}
 	o.URL, o.Fleet, o.Device = "tcp://fake:1883", "plant", "dev-1"
-	o.Outbox, o.Settings = StoreOutbox{r.st}, r.st
+	o.Outbox = StoreOutbox{r.st}
+	if o.Settings == nil {
+		o.Settings, o.SettingsNotFound = r.st, store.ErrNotFound
+	}
 	if o.Logger == nil {
 		o.Logger = testLogger()
 	}

@@ -88,7 +88,7 @@ func TestUplinkThroughFlakyLink(t *testing.T) {
 	}
 	written = uplink.AppendRecords(t, st, written)
 	u, err := uplink.New(uplink.Options{
-		URL: proxy.URL(), Fleet: "plant", Device: "dev-1", Outbox: uplink.StoreOutbox{Store: st}, Settings: st,
+		URL: proxy.URL(), Fleet: "plant", Device: "dev-1", Outbox: uplink.StoreOutbox{Store: st}, Settings: st, SettingsNotFound: store.ErrNotFound,
 		BatchRecords: 32, Window: 4, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
 		KeepAlive: time.Second, AckTimeout: 2 * time.Second, ConnectTimeout: 2 * time.Second,
 		Redact: rules, Logger: logger(),

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ember-edge/ember/daemon/store"
 )
 
 // countingHandler counts log records at Info and above, by message.
@@ -58,7 +60,7 @@ func TestOfflineSleeps(t *testing.T) {
 	logs := &countingHandler{msgs: map[string]int{}}
 	st := OpenTestStore(t)
 	u, err := New(Options{
-		URL: "tcp://" + refusedAddr(t), Fleet: "plant", Device: "dev-1", Outbox: StoreOutbox{st}, Settings: st,
+		URL: "tcp://" + refusedAddr(t), Fleet: "plant", Device: "dev-1", Outbox: StoreOutbox{st}, Settings: st, SettingsNotFound: store.ErrNotFound,
 		BackoffMin: time.Second, BackoffMax: 5 * time.Minute, ConnectTimeout: 5 * time.Second,
 		Clock: clk, Logger: slog.New(logs), Rand: rand.New(rand.NewPCG(1, 2)).Float64,
 	})

@@ -95,6 +95,12 @@ type Options struct {
 	// restarts; nil keeps them in memory (then a restart starts the
 	// day's count again and makes a new outbox id).
 	Settings Settings
+	// SettingsNotFound is the error, matched with errors.Is, that
+	// Settings.Setting returns for a key never set (store.ErrNotFound for
+	// daemon/store). Only that error makes a new outbox id: a transient
+	// read error must not, or the consumer would take records sent again
+	// for new ones. Required with Settings.
+	SettingsNotFound error
 	// Clock defaults to SystemClock.
 	Clock  Clock
 	Logger *slog.Logger
@@ -153,6 +159,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Outbox == nil {
 		errs = append(errs, errors.New("no outbox"))
+	}
+	if o.Settings != nil && o.SettingsNotFound == nil {
+		errs = append(errs, errors.New("settings given without SettingsNotFound, the error a key never set reads as"))
 	}
 	if o.ClientID == "" {
 		o.ClientID = o.Device

@@ -62,8 +62,11 @@ type Outbox interface {
 
 // Settings is a small durable key/value store (*store.Store satisfies
 // it). The uplink keeps the bytes sent today and its outbox id there.
-// Any error reading a key is taken as "not set yet".
 type Settings interface {
+	// Setting returns the value under key. A key never set comes back as
+	// an error matching Options.SettingsNotFound (store.ErrNotFound for
+	// daemon/store); any other error is a failure to read, not an absence.
 	Setting(key string) ([]byte, error)
+	// SetSetting stores value under key, durably when it returns nil.
 	SetSetting(key string, value []byte) error
 }

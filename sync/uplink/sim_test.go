@@ -112,7 +112,7 @@ func TestFleetSimulation(t *testing.T) {
 	expected := 0
 	for i, d := range fleet {
 		u, err := uplink.New(uplink.Options{URL: d.proxy.URL(), Fleet: "sim", Device: fmt.Sprintf("sim-%03d", i),
-			Outbox: uplink.StoreOutbox{Store: d.st}, Settings: d.st, BackoffMin: 50 * time.Millisecond, BackoffMax: time.Second,
+			Outbox: uplink.StoreOutbox{Store: d.st}, Settings: d.st, SettingsNotFound: store.ErrNotFound, BackoffMin: 50 * time.Millisecond, BackoffMax: time.Second,
 			KeepAlive: 5 * time.Second, AckTimeout: 15 * time.Second, ConnectTimeout: 5 * time.Second, Redact: rules})
 		if err != nil {
 			t.Fatal(err)

@@ -152,7 +152,7 @@ func TestUplinkOverMutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Outbox, o.Settings, o.Logger = uplink.StoreOutbox{Store: st}, st, logger()
+	o.Outbox, o.Settings, o.SettingsNotFound, o.Logger = uplink.StoreOutbox{Store: st}, st, store.ErrNotFound, logger()
 	u, err := uplink.New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +170,7 @@ func TestUplinkOverMutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Outbox, o.Settings, o.Logger = uplink.StoreOutbox{Store: st}, st, logger()
+	o.Outbox, o.Settings, o.SettingsNotFound, o.Logger = uplink.StoreOutbox{Store: st}, st, store.ErrNotFound, logger()
 	u, err = uplink.New(o)
 	if err != nil {
 		t.Fatal(err)

@@ -111,11 +111,11 @@ func (u *Uplink) Run(ctx context.Context) error {
 		return ErrRunning
 	}
 	defer u.running.Store(false)
-	now := u.o.Clock.Now()
-	u.budget.load(now.In(u.o.Location))
-	u.outboxID = u.loadOutboxID()
-	u.state, u.since = StateStopped, now
+	u.state, u.since = StateStopped, u.o.Clock.Now()
 	defer u.fire(evStop)
+	if !u.loadSettings(ctx) {
+		return nil
+	}
 	defer u.budget.save()
 
 	announced := false // whether "offline" was logged since the link was last up
@@ -218,11 +218,17 @@ func (u *Uplink) fire(e event) {
 const outboxIDKey = "uplink/outbox_id"
 
 // loadOutboxID returns the outbox's id, making and persisting one the
-// first time (before any record is sent with it).
-func (u *Uplink) loadOutboxID() string {
+// first time (before any record is sent with it). Only a key never set
+// makes a new id; an error reading it, or storing a new one, is returned,
+// so records never leave under an id the next start would not find.
+func (u *Uplink) loadOutboxID() (string, error) {
 	if u.o.Settings != nil {
-		if v, err := u.o.Settings.Setting(outboxIDKey); err == nil && len(v) > 0 {
-			return string(v)
+		v, err := u.o.Settings.Setting(outboxIDKey)
+		switch {
+		case err == nil && len(v) > 0:
+			return string(v), nil
+		case err != nil && !errors.Is(err, u.o.SettingsNotFound):
+			return "", fmt.Errorf("read outbox id: %w", err)
 		}
 	}
 	var b [8]byte
@@ -230,10 +236,29 @@ func (u *Uplink) loadOutboxID() string {
 	id := hex.EncodeToString(b[:])
 	if u.o.Settings != nil {
 		if err := u.o.Settings.SetSetting(outboxIDKey, []byte(id)); err != nil {
-			u.log.Warn("uplink: outbox id not persisted; after a restart records sent again are not recognised as duplicates", "err", err)
+			return "", fmt.Errorf("store new outbox id: %w", err)
 		}
 	}
-	return id
+	return id, nil
+}
+
+// loadSettings reads the day's byte count and the outbox id, retrying
+// with backoff while they cannot be read; false when ctx ended first.
+func (u *Uplink) loadSettings(ctx context.Context) bool {
+	for {
+		u.budget.load(u.o.Clock.Now().In(u.o.Location))
+		id, err := u.loadOutboxID()
+		if err == nil {
+			u.outboxID = id
+			u.backoff.reset()
+			return true
+		}
+		u.update(func(st *Status) { st.LastError = err.Error() })
+		u.log.Warn("uplink: settings unreadable; retrying with backoff", "err", err)
+		if !u.sleep(ctx) {
+			return false
+		}
+	}
 }
 
 // errLost is a connection that ended without saying why.
