@@ -51,7 +51,7 @@ func newUplink(cfg *config.Config, st *store.Store, log *slog.Logger) (*uplink.U
 }
 
 // newUpdater builds the fleet updater when trusted keys are configured.
-func newUpdater(cfg *config.Config, st *store.Store, up *uplink.Uplink, app *release.Applier, prof *hw.Profile, log *slog.Logger) (*fleet.Updater, error) {
+func newUpdater(cfg *config.Config, st *store.Store, up *uplink.Uplink, app *release.Applier, prof *hw.Profile, aud fleet.Auditor, log *slog.Logger) (*fleet.Updater, error) {
 	if len(cfg.Fleet.TrustedKeys) == 0 || up == nil {
 		return nil, nil
 	}
@@ -65,7 +65,7 @@ func newUpdater(cfg *config.Config, st *store.Store, up *uplink.Uplink, app *rel
 		Hardware: fleet.Hardware{MemoryBytes: prof.MemoryBytes}, AllowedLicenses: cfg.Fleet.AllowedLicenses,
 		KeepVersions: cfg.Fleet.KeepVersions, MaxBootAttempts: cfg.Fleet.MaxBootAttempts,
 		Download: fleet.DownloadOptions{RateLimit: int64(cfg.Fleet.Bandwidth)},
-		Logger:   log.With("component", "fleet"),
+		Auditor:  aud, Logger: log.With("component", "fleet"),
 	})
 }
 

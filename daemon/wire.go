@@ -162,7 +162,7 @@ func (d *daemon) openFleet(context.Context) error {
 	if err := d.pipes.SetFleet(fromFleet); err != nil {
 		return fmt.Errorf("pipelines: %w", err)
 	}
-	if d.updater, err = newUpdater(d.cfg, d.st, d.up, d.applier, d.prof, d.log); err != nil {
+	if d.updater, err = newUpdater(d.cfg, d.st, d.up, d.applier, d.prof, d.audit, d.log); err != nil {
 		return fmt.Errorf("fleet updates: %w", err)
 	}
 	return nil
