@@ -66,9 +66,9 @@ func (d *daemon) components() []component {
 
 // serve supervises the components until ctx ends, telling systemd when
 // the daemon is ready and when it stops.
-func (d *daemon) serve(ctx context.Context, sup *Supervisor) error {
+func (d *daemon) serve(ctx context.Context) error {
 	done := make(chan error, 1)
-	go func() { done <- sup.Serve(ctx) }()
+	go func() { done <- d.sup.Serve(ctx) }()
 	if d.metrics != nil {
 		d.log.Info("metrics endpoint", "addr", "http://"+d.metrics.Addr()+"/metrics")
 	}
@@ -179,7 +179,7 @@ func loadAtStart(eng *engine.Engine, reg *models.Registry, log *slog.Logger) {
 	}
 }
 
-func deviceInfo(cfg *config.Config, prof *hw.Profile, started time.Time) api.DeviceInfo {
+func deviceInfo(cfg *config.Config, prof *hw.Profile, started time.Time, sup *Supervisor) api.DeviceInfo {
 	host, _ := os.Hostname()
 	return func() *emberv1.InfoResponse {
 		h := &emberv1.HostSummary{
@@ -195,6 +195,7 @@ func deviceInfo(cfg *config.Config, prof *hw.Profile, started time.Time) api.Dev
 			BuildDate: buildinfo.BuildDate, GoVersion: buildinfo.GoVersion(),
 			StartedAt: timestamppb.New(started), Uptime: durationpb.New(time.Since(started)),
 			Host: h, LlamaLibDir: llamacpp.Dir(), ComputeDevices: llamacpp.Devices(), StateDir: cfg.StateDir,
+			Components: componentsPB(sup.Status()),
 		}
 	}
 }
@@ -220,3 +221,14 @@ func (t *throttle) Throttle(on bool, threads, parallel int) {
 
 func (t *throttle) HoldBelow(p int)                  { t.queue.Dispatcher.HoldBelow(p) }
 func (t *throttle) RefuseBelow(p int, reason string) { t.queue.Intake.RefuseBelow(p, reason) }
+
+func componentsPB(cs []telemetry.Component) []*emberv1.Component {
+	out := make([]*emberv1.Component, len(cs))
+	for i, c := range cs {
+		out[i] = &emberv1.Component{Name: c.Name, Running: c.Running, Restarts: c.Restarts, LastError: c.LastError}
+		if !c.LastFailure.IsZero() {
+			out[i].LastFailure = timestamppb.New(c.LastFailure)
+		}
+	}
+	return out
+}

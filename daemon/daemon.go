@@ -26,7 +26,7 @@ type Options struct {
 func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger) error {
 	TuneGC()
 	log.Info("emberd starting", "version", buildinfo.Version, "device_id", cfg.DeviceID, "state_dir", cfg.StateDir)
-	d := &daemon{cfg: cfg, opts: opts, log: log, started: time.Now()}
+	d := &daemon{cfg: cfg, opts: opts, log: log, started: time.Now(), sup: newSupervisor(log.With("component", "supervisor"))}
 	defer d.close()
 	// Construct and wire, in dependency order; each step is in wire.go.
 	steps := []func(context.Context) error{
@@ -48,10 +48,8 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 		}
 	}
 	// Then supervise: every long-running part is a component.
-	sup := newSupervisor(log.With("component", "supervisor"))
-	d.sup = sup
 	for _, c := range append(d.components(), opts.extra...) {
-		sup.Add(c)
+		d.sup.Add(c)
 	}
-	return d.serve(ctx, sup)
+	return d.serve(ctx)
 }

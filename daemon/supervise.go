@@ -12,6 +12,7 @@ import (
 	"github.com/thejerf/suture/v4"
 
 	"github.com/ember-edge/ember/daemon/store"
+	"github.com/ember-edge/ember/daemon/telemetry"
 )
 
 // errUnsafe marks a failure after which the daemon must not go on
@@ -34,15 +35,6 @@ type component struct {
 	critical bool
 }
 
-// ComponentStatus is one supervised component's health.
-type ComponentStatus struct {
-	Name      string    `json:"name"`
-	Running   bool      `json:"running"`
-	Restarts  uint64    `json:"restarts"`
-	LastError string    `json:"last_error,omitempty"`
-	LastFail  time.Time `json:"last_failure,omitzero"`
-}
-
 // Supervisor runs the daemon's components (syncthing's model, through
 // suture): a component that fails is restarted after a backoff that
 // doubles with each consecutive failure, logged and counted, while the
@@ -55,11 +47,11 @@ type Supervisor struct {
 	backoff, maxBackoff time.Duration
 
 	mu     sync.Mutex
-	status map[string]*ComponentStatus
+	status map[string]*telemetry.Component
 }
 
 func newSupervisor(log *slog.Logger) *Supervisor {
-	s := &Supervisor{log: log, backoff: time.Second, maxBackoff: time.Minute, status: map[string]*ComponentStatus{}}
+	s := &Supervisor{log: log, backoff: time.Second, maxBackoff: time.Minute, status: map[string]*telemetry.Component{}}
 	s.sup = suture.New("emberd", suture.Spec{
 		// Backoff is per component (below); suture's own whole-tree pause
 		// after a burst of failures would hold back healthy components.
@@ -73,7 +65,7 @@ func newSupervisor(log *slog.Logger) *Supervisor {
 // Add supervises c. It may be called before or during Serve.
 func (s *Supervisor) Add(c component) {
 	s.mu.Lock()
-	s.status[c.name] = &ComponentStatus{Name: c.name}
+	s.status[c.name] = &telemetry.Component{Name: c.name}
 	s.mu.Unlock()
 	s.sup.Add(&supervised{component: c, s: s})
 }
@@ -82,17 +74,17 @@ func (s *Supervisor) Add(c component) {
 // that stops the daemon (that error).
 func (s *Supervisor) Serve(ctx context.Context) error {
 	err := s.sup.Serve(ctx)
-	if err == nil || errors.Is(err, context.Canceled) && ctx.Err() != nil {
+	if err == nil || ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return nil
 	}
 	return err
 }
 
 // Status returns every component's health, by name.
-func (s *Supervisor) Status() []ComponentStatus {
+func (s *Supervisor) Status() []telemetry.Component {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]ComponentStatus, 0, len(s.status))
+	out := make([]telemetry.Component, 0, len(s.status))
 	for _, st := range s.status {
 		out = append(out, *st)
 	}
@@ -100,7 +92,7 @@ func (s *Supervisor) Status() []ComponentStatus {
 	return out
 }
 
-func (s *Supervisor) update(name string, f func(*ComponentStatus)) {
+func (s *Supervisor) update(name string, f func(*telemetry.Component)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f(s.status[name])
@@ -126,10 +118,10 @@ func (x *supervised) Serve(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 	}
-	x.s.update(x.name, func(st *ComponentStatus) { st.Running = true })
+	x.s.update(x.name, func(st *telemetry.Component) { st.Running = true })
 	began := time.Now()
 	err := x.runSafely(ctx)
-	x.s.update(x.name, func(st *ComponentStatus) { st.Running = false })
+	x.s.update(x.name, func(st *telemetry.Component) { st.Running = false })
 	switch {
 	case ctx.Err() != nil:
 		return nil
@@ -144,9 +136,9 @@ func (x *supervised) Serve(ctx context.Context) error {
 		x.failures = 0
 	}
 	x.failures++
-	x.s.update(x.name, func(st *ComponentStatus) {
+	x.s.update(x.name, func(st *telemetry.Component) {
 		st.Restarts++
-		st.LastError, st.LastFail = err.Error(), time.Now()
+		st.LastError, st.LastFailure = err.Error(), time.Now()
 	})
 	x.s.log.Warn("component failed; restarting it", "component", x.name, "err", err,
 		"in", min(x.s.backoff<<min(x.failures-1, 16), x.s.maxBackoff), "consecutive_failures", x.failures)

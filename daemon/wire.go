@@ -190,7 +190,7 @@ func (d *daemon) openOps(context.Context) error {
 	d.sampler = hw.NewSampler(hw.Options{StateDir: d.cfg.StateDir})
 	d.gov = governor.New(d.cfg.Governors, d.sampler, &throttle{eng: d.eng, queue: d.queue}, d.log.With("component", "governor"))
 	d.coll = telemetry.NewCollector(telemetry.Source{DeviceID: d.cfg.DeviceID, Sampler: d.sampler, Engine: d.eng,
-		Jobs: d.queue, Store: d.st, Governor: d.gov, Started: d.started})
+		Jobs: d.queue, Store: d.st, Governor: d.gov, Started: d.started, Components: d.sup.Status})
 	if d.cfg.Metrics.Listen != "" {
 		var err error
 		if d.metrics, err = telemetry.NewMetricsServer(d.cfg.Metrics.Listen, d.coll); err != nil {
@@ -208,7 +208,7 @@ func (d *daemon) openAPI(context.Context) error {
 	var err error
 	d.srv, err = api.New(api.Deps{
 		Config: d.cfg, Engine: d.eng, Registry: d.reg, Store: d.st, Jobs: d.queue, Pipelines: d.pipes,
-		ReloadPipelines: reload, Logger: d.log, Device: deviceInfo(d.cfg, d.prof, d.started), Audit: d.audit,
+		ReloadPipelines: reload, Logger: d.log, Device: deviceInfo(d.cfg, d.prof, d.started, d.sup), Audit: d.audit,
 		Hardware: d.prof, Governor: d.gov, Uplink: d.up, Updater: d.updater,
 	})
 	return err

@@ -49,6 +49,18 @@ type Snapshot struct {
 	// the readings that were taken.
 	HardwareMissing []hw.Note `json:"hardware_missing,omitempty"`
 	HardwareErrors  []hw.Note `json:"hardware_errors,omitempty"`
+
+	// Components are the daemon's supervised parts and their restarts.
+	Components []Component `json:"components,omitempty"`
+}
+
+// Component is one supervised part of the daemon and its health.
+type Component struct {
+	Name        string    `json:"name"`
+	Running     bool      `json:"running"`
+	Restarts    uint64    `json:"restarts"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastFailure time.Time `json:"last_failure,omitzero"`
 }
 
 // ModelStats are one loaded model's counters.
@@ -72,6 +84,8 @@ type Source struct {
 	Store    *store.Store
 	Governor *governor.Governor
 	Started  time.Time
+	// Components reports the supervised components; nil: none.
+	Components func() []Component
 }
 
 // Collector takes snapshots; it remembers the previous one for rates.
@@ -127,6 +141,9 @@ func (c *Collector) Snapshot(ctx context.Context) (*Snapshot, error) {
 	}
 	if c.src.Jobs != nil {
 		snap.Jobs = c.src.Jobs.Stats()
+	}
+	if c.src.Components != nil {
+		snap.Components = c.src.Components()
 	}
 	if c.src.Store != nil {
 		snap.Backlog, _ = c.src.Store.Backlog()

@@ -58,6 +58,22 @@ func (a *app) statusCommand() *cobra.Command {
 				}
 				fmt.Fprintf(tw, "disk\t%s\n", disk)
 			}
+			// Healthy components are counted; only troubled ones get a line.
+			healthy := 0
+			for _, c := range info.Components {
+				if c.Running && c.Restarts == 0 {
+					healthy++
+					continue
+				}
+				state := "running"
+				if !c.Running {
+					state = "waiting to restart"
+				}
+				fmt.Fprintf(tw, "component\t%s: %s, restarted %d times (last error: %s)\n", c.Name, state, c.Restarts, c.LastError)
+			}
+			if len(info.Components) > 0 {
+				fmt.Fprintf(tw, "components\t%d of %d healthy\n", healthy, len(info.Components))
+			}
 			for _, m := range info.LoadedModels {
 				fmt.Fprintf(tw, "model\t%s: ctx %d, %d threads, %d active, %d/%d queued, %d requests, %d tokens\n",
 					m.Name, m.Context, m.Threads, m.Active, m.QueueDepth, m.QueueCapacity, m.RequestsTotal, m.TokensGeneratedTotal)

@@ -459,8 +459,11 @@ type InfoResponse struct {
 	ComputeDevices []string               `protobuf:"bytes,11,rep,name=compute_devices,json=computeDevices,proto3" json:"compute_devices,omitempty"`
 	StateDir       string                 `protobuf:"bytes,12,opt,name=state_dir,json=stateDir,proto3" json:"state_dir,omitempty"`
 	Governors      *Governors             `protobuf:"bytes,13,opt,name=governors,proto3" json:"governors,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Components are the daemon's supervised parts: a failed one is
+	// restarted with backoff while the others keep serving.
+	Components    []*Component `protobuf:"bytes,14,rep,name=components,proto3" json:"components,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InfoResponse) Reset() {
@@ -584,6 +587,91 @@ func (x *InfoResponse) GetGovernors() *Governors {
 	return nil
 }
 
+func (x *InfoResponse) GetComponents() []*Component {
+	if x != nil {
+		return x.Components
+	}
+	return nil
+}
+
+// Component is one supervised part of the daemon and its health.
+type Component struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Running bool                   `protobuf:"varint,2,opt,name=running,proto3" json:"running,omitempty"`
+	// Restarts counts failures since the daemon started.
+	Restarts      uint64                 `protobuf:"varint,3,opt,name=restarts,proto3" json:"restarts,omitempty"`
+	LastError     string                 `protobuf:"bytes,4,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastFailure   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_failure,json=lastFailure,proto3" json:"last_failure,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Component) Reset() {
+	*x = Component{}
+	mi := &file_ember_v1_device_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Component) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Component) ProtoMessage() {}
+
+func (x *Component) ProtoReflect() protoreflect.Message {
+	mi := &file_ember_v1_device_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Component.ProtoReflect.Descriptor instead.
+func (*Component) Descriptor() ([]byte, []int) {
+	return file_ember_v1_device_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Component) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Component) GetRunning() bool {
+	if x != nil {
+		return x.Running
+	}
+	return false
+}
+
+func (x *Component) GetRestarts() uint64 {
+	if x != nil {
+		return x.Restarts
+	}
+	return 0
+}
+
+func (x *Component) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *Component) GetLastFailure() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastFailure
+	}
+	return nil
+}
+
 var File_ember_v1_device_proto protoreflect.FileDescriptor
 
 const file_ember_v1_device_proto_rawDesc = "" +
@@ -620,7 +708,7 @@ const file_ember_v1_device_proto_rawDesc = "" +
 	"\x06active\x18\x05 \x01(\x05R\x06active\x12%\n" +
 	"\x0equeue_capacity\x18\x06 \x01(\x05R\rqueueCapacity\x12%\n" +
 	"\x0erequests_total\x18\a \x01(\x04R\rrequestsTotal\x124\n" +
-	"\x16tokens_generated_total\x18\b \x01(\x04R\x14tokensGeneratedTotal\"\x8d\x04\n" +
+	"\x16tokens_generated_total\x18\b \x01(\x04R\x14tokensGeneratedTotal\"\xc2\x04\n" +
 	"\fInfoResponse\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x16\n" +
@@ -638,7 +726,17 @@ const file_ember_v1_device_proto_rawDesc = "" +
 	" \x01(\tR\vllamaLibDir\x12'\n" +
 	"\x0fcompute_devices\x18\v \x03(\tR\x0ecomputeDevices\x12\x1b\n" +
 	"\tstate_dir\x18\f \x01(\tR\bstateDir\x121\n" +
-	"\tgovernors\x18\r \x01(\v2\x13.ember.v1.GovernorsR\tgovernors2\x89\x01\n" +
+	"\tgovernors\x18\r \x01(\v2\x13.ember.v1.GovernorsR\tgovernors\x123\n" +
+	"\n" +
+	"components\x18\x0e \x03(\v2\x13.ember.v1.ComponentR\n" +
+	"components\"\xb3\x01\n" +
+	"\tComponent\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\arunning\x18\x02 \x01(\bR\arunning\x12\x1a\n" +
+	"\brestarts\x18\x03 \x01(\x04R\brestarts\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x04 \x01(\tR\tlastError\x12=\n" +
+	"\flast_failure\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vlastFailure2\x89\x01\n" +
 	"\rDeviceService\x125\n" +
 	"\x04Info\x12\x15.ember.v1.InfoRequest\x1a\x16.ember.v1.InfoResponse\x12A\n" +
 	"\bHardware\x12\x19.ember.v1.HardwareRequest\x1a\x1a.ember.v1.HardwareResponseB5Z3github.com/ember-edge/ember/protos/ember/v1;emberv1b\x06proto3"
@@ -655,7 +753,7 @@ func file_ember_v1_device_proto_rawDescGZIP() []byte {
 	return file_ember_v1_device_proto_rawDescData
 }
 
-var file_ember_v1_device_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_ember_v1_device_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_ember_v1_device_proto_goTypes = []any{
 	(*HardwareRequest)(nil),       // 0: ember.v1.HardwareRequest
 	(*HardwareResponse)(nil),      // 1: ember.v1.HardwareResponse
@@ -664,25 +762,28 @@ var file_ember_v1_device_proto_goTypes = []any{
 	(*HostSummary)(nil),           // 4: ember.v1.HostSummary
 	(*LoadedModel)(nil),           // 5: ember.v1.LoadedModel
 	(*InfoResponse)(nil),          // 6: ember.v1.InfoResponse
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
+	(*Component)(nil),             // 7: ember.v1.Component
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 9: google.protobuf.Duration
 }
 var file_ember_v1_device_proto_depIdxs = []int32{
-	7, // 0: ember.v1.Governors.thermal_since:type_name -> google.protobuf.Timestamp
-	7, // 1: ember.v1.InfoResponse.started_at:type_name -> google.protobuf.Timestamp
-	8, // 2: ember.v1.InfoResponse.uptime:type_name -> google.protobuf.Duration
-	4, // 3: ember.v1.InfoResponse.host:type_name -> ember.v1.HostSummary
-	5, // 4: ember.v1.InfoResponse.loaded_models:type_name -> ember.v1.LoadedModel
-	2, // 5: ember.v1.InfoResponse.governors:type_name -> ember.v1.Governors
-	3, // 6: ember.v1.DeviceService.Info:input_type -> ember.v1.InfoRequest
-	0, // 7: ember.v1.DeviceService.Hardware:input_type -> ember.v1.HardwareRequest
-	6, // 8: ember.v1.DeviceService.Info:output_type -> ember.v1.InfoResponse
-	1, // 9: ember.v1.DeviceService.Hardware:output_type -> ember.v1.HardwareResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	8,  // 0: ember.v1.Governors.thermal_since:type_name -> google.protobuf.Timestamp
+	8,  // 1: ember.v1.InfoResponse.started_at:type_name -> google.protobuf.Timestamp
+	9,  // 2: ember.v1.InfoResponse.uptime:type_name -> google.protobuf.Duration
+	4,  // 3: ember.v1.InfoResponse.host:type_name -> ember.v1.HostSummary
+	5,  // 4: ember.v1.InfoResponse.loaded_models:type_name -> ember.v1.LoadedModel
+	2,  // 5: ember.v1.InfoResponse.governors:type_name -> ember.v1.Governors
+	7,  // 6: ember.v1.InfoResponse.components:type_name -> ember.v1.Component
+	8,  // 7: ember.v1.Component.last_failure:type_name -> google.protobuf.Timestamp
+	3,  // 8: ember.v1.DeviceService.Info:input_type -> ember.v1.InfoRequest
+	0,  // 9: ember.v1.DeviceService.Hardware:input_type -> ember.v1.HardwareRequest
+	6,  // 10: ember.v1.DeviceService.Info:output_type -> ember.v1.InfoResponse
+	1,  // 11: ember.v1.DeviceService.Hardware:output_type -> ember.v1.HardwareResponse
+	10, // [10:12] is the sub-list for method output_type
+	8,  // [8:10] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_ember_v1_device_proto_init() }
@@ -696,7 +797,7 @@ func file_ember_v1_device_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ember_v1_device_proto_rawDesc), len(file_ember_v1_device_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
