@@ -23,6 +23,7 @@ import (
 	"github.com/ember-edge/ember/daemon/synth"
 	"github.com/ember-edge/ember/hw"
 	"github.com/ember-edge/ember/internal/testkit"
+	"github.com/ember-edge/ember/internal/testkit/llamatest"
 	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
 )
 
@@ -69,7 +70,7 @@ func BenchmarkGenerateDirectVsGRPC(b *testing.B) {
 		maxTokens = 256
 		prompt    = "The maintenance log for press 4 on line 3 says"
 	)
-	testkit.LoadLlama(b)
+	llamatest.Load(b)
 	path := benchModel(b)
 	threads := physicalCores(b)
 	if v := os.Getenv("BENCH_THREADS"); v != "" {

@@ -9,7 +9,7 @@ import (
 	"github.com/hybridgroup/yzma/pkg/llama"
 
 	"github.com/ember-edge/ember/daemon/synth"
-	"github.com/ember-edge/ember/internal/testkit"
+	"github.com/ember-edge/ember/internal/testkit/llamatest"
 )
 
 // modelDir holds the synthetic models the tests share; TestMain removes
@@ -55,7 +55,7 @@ var (
 // grammar parser: llama_sampler_init_grammar needs a vocabulary.
 func tinyVocab(t testing.TB) llama.Vocab {
 	t.Helper()
-	testkit.LoadLlama(t)
+	llamatest.Load(t)
 	path := sharedModel(t)
 	vocabOnce.Do(func() {
 		m, err := llama.ModelLoadFromFile(path, llama.ModelDefaultParams())

@@ -12,7 +12,7 @@ import (
 	"github.com/ember-edge/ember/daemon/gguf"
 	"github.com/ember-edge/ember/daemon/llamacpp"
 	"github.com/ember-edge/ember/daemon/synth"
-	"github.com/ember-edge/ember/internal/testkit"
+	"github.com/ember-edge/ember/internal/testkit/llamatest"
 	"github.com/hybridgroup/yzma/pkg/llama"
 )
 
@@ -46,7 +46,7 @@ func loadTiny(t *testing.T) llama.Model {
 
 func loadModel(t *testing.T, path string) llama.Model {
 	t.Helper()
-	testkit.LoadLlama(t)
+	llamatest.Load(t)
 	if _, err := gguf.Open(path); err != nil {
 		t.Fatalf("not handing llama.cpp an invalid file: %v", err)
 	}
@@ -174,7 +174,7 @@ func TestChatTemplate(t *testing.T) {
 }
 
 func TestQuantizeQ8(t *testing.T) {
-	testkit.LoadLlama(t)
+	llamatest.Load(t)
 	in, err := tinyPath()
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +197,7 @@ func TestQuantizeQ8(t *testing.T) {
 // to Q4_K_M, checking the fallback Bench's documentation describes: its
 // 576-long rows cannot take K-quants, ffn_down's 1536-long rows can.
 func TestQuantizeBenchShapes(t *testing.T) {
-	testkit.LoadLlama(t)
+	llamatest.Load(t)
 	spec := synth.Bench
 	spec.BlockCount, spec.ContextLength = 1, 256
 	in := writeSpec(t, spec)
@@ -226,7 +226,7 @@ func TestQuantizeBenchShapes(t *testing.T) {
 }
 
 func TestQuantizeErrors(t *testing.T) {
-	testkit.LoadLlama(t)
+	llamatest.Load(t)
 	in, err := tinyPath()
 	if err != nil {
 		t.Fatal(err)
@@ -264,7 +264,7 @@ func TestQuantizeErrors(t *testing.T) {
 // type tables against the llama.cpp libraries actually installed, so an
 // upgrade that changes them is noticed.
 func TestGGUFTablesMatchLibrary(t *testing.T) {
-	testkit.LoadLlama(t)
+	llamatest.Load(t)
 	for typ := gguf.GGMLType(0); typ < gguf.GGMLTypeCount; typ++ {
 		lt := llama.GGMLType(typ)
 		if !typ.Known() {

@@ -11,7 +11,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/ember-edge/ember/daemon/llamacpp"
+	"github.com/ember-edge/ember/daemon/llamacpp/libdir"
 	"github.com/ember-edge/ember/daemon/synth"
 )
 
@@ -27,22 +27,14 @@ func RepoRoot() string {
 // real inference.
 func LibDir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv(llamacpp.EnvLibDir)
+	dir := os.Getenv(libdir.EnvLibDir)
 	if dir == "" {
 		dir = filepath.Join(RepoRoot(), "lib", "ember", "llama")
 	}
-	if missing := llamacpp.Missing(dir); len(missing) > 0 {
+	if missing := libdir.Missing(dir); len(missing) > 0 {
 		t.Fatalf("llama.cpp libraries missing in %s (%v): run `make llama-libs` (make test does)", dir, missing)
 	}
 	return dir
-}
-
-// LoadLlama loads the llama.cpp libraries into the test process.
-func LoadLlama(t testing.TB) {
-	t.Helper()
-	if err := llamacpp.Load(LibDir(t), llamacpp.Options{}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // SharedModel returns the path of a reference model in ../shared/models,
