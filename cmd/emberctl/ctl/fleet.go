@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -22,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ember-edge/ember/internal/durable"
+	"github.com/ember-edge/ember/internal/tlsconf"
 	"github.com/ember-edge/ember/sync/fleet"
 )
 
@@ -395,23 +394,10 @@ func (a *app) mqttOptions(f publishFlags, broker string) (*paho.ClientOptions, e
 		SetConnectTimeout(f.timeout).
 		SetWriteTimeout(f.timeout)
 	if f.tlsCA != "" || f.tlsCert != "" || strings.HasPrefix(broker, "ssl:") || strings.HasPrefix(broker, "tls:") || strings.HasPrefix(broker, "wss:") {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12}
-		if f.tlsCA != "" {
-			pem, err := os.ReadFile(f.tlsCA)
-			if err != nil {
-				return nil, fmt.Errorf("--tls-ca: %w", err)
-			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("--tls-ca %s holds no PEM certificate", f.tlsCA)
-			}
-		}
-		if f.tlsCert != "" {
-			cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
-			if err != nil {
-				return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
+		tc, err := tlsconf.Client{CA: f.tlsCA, Cert: f.tlsCert, Key: f.tlsKey, Keys: tlsconf.Keys{
+			CA: "--tls-ca", Cert: "--tls-cert", Key: "--tls-key"}}.Config()
+		if err != nil {
+			return nil, err
 		}
 		opts.SetTLSConfig(tc)
 	}
