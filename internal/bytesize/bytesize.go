@@ -46,34 +46,34 @@ func Parse(s string) (Size, error) {
 	num := strings.TrimRightFunc(t, isLetter)
 	unit := strings.ToLower(t[len(num):])
 	num = strings.TrimSpace(num)
+	if num == "" {
+		return 0, fmt.Errorf("%w, got %q", ErrSyntax, s)
+	}
 	mult := Size(1)
 	if unit != "" {
 		m, ok := units[unit]
 		if !ok {
-			return 0, fmt.Errorf("%q: %w %q (want %s)", s, ErrUnit, t[len(t)-len(unit):], unitList)
+			return 0, fmt.Errorf("%w %q in %q (want %s)", ErrUnit, t[len(t)-len(unit):], s, unitList)
 		}
 		mult = m
-	}
-	if num == "" {
-		return 0, fmt.Errorf("%q: %w", s, ErrSyntax)
 	}
 	if n, err := strconv.ParseInt(num, 10, 64); err == nil {
 		switch {
 		case n < 0:
-			return 0, fmt.Errorf("%q: %w", s, ErrNegative)
+			return 0, fmt.Errorf("%w, got %q", ErrNegative, s)
 		case n > math.MaxInt64/int64(mult):
-			return 0, fmt.Errorf("%q: %w", s, ErrRange)
+			return 0, fmt.Errorf("%w, got %q", ErrRange, s)
 		}
 		return Size(n) * mult, nil
 	}
 	f, err := strconv.ParseFloat(num, 64)
 	switch {
 	case err != nil && !isRange(err), math.IsNaN(f):
-		return 0, fmt.Errorf("%q: %w", s, ErrSyntax)
+		return 0, fmt.Errorf("%w, got %q", ErrSyntax, s)
 	case f < 0:
-		return 0, fmt.Errorf("%q: %w", s, ErrNegative)
+		return 0, fmt.Errorf("%w, got %q", ErrNegative, s)
 	case f*float64(mult) >= 1<<63: // float64(MaxInt64) rounds up to 2^63
-		return 0, fmt.Errorf("%q: %w", s, ErrRange)
+		return 0, fmt.Errorf("%w, got %q", ErrRange, s)
 	}
 	return Size(f * float64(mult)), nil
 }

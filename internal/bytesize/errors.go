@@ -4,7 +4,7 @@ import "errors"
 
 // ErrSyntax is returned for text that is not a number of bytes with an
 // optional unit.
-var ErrSyntax = errors.New("want a number of bytes or a size like 512MiB, 2GiB or 100MB")
+var ErrSyntax = errors.New("want a size like 512MiB, 2GiB, 100MB or 4096")
 
 // ErrUnit is returned for a number followed by letters that are not a
 // unit, such as "12XB".
