@@ -19,6 +19,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/spf13/cobra"
 
+	"github.com/ember-edge/ember/internal/bytesize"
 	"github.com/ember-edge/ember/internal/durable"
 	"github.com/ember-edge/ember/internal/tlsconf"
 	"github.com/ember-edge/ember/sync/fleet"
@@ -221,7 +222,7 @@ func (a *app) fleetVerify() *cobra.Command {
 			tw := a.table()
 			fmt.Fprintln(tw, "KIND\tNAME\tSIZE\tLICENSE\tSHA256\tURL")
 			for _, art := range v.Manifest.Artifacts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.12s\t%s\n", art.Kind, art.Name, bytesHuman(art.Size), dash(art.License), art.SHA256, art.URL)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.12s\t%s\n", art.Kind, art.Name, bytesize.Size(art.Size), dash(art.License), art.SHA256, art.URL)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
