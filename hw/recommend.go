@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/ember-edge/ember/internal/bytesize"
 )
 
 // Recommendation is a derived default and why it was chosen. The reason is
@@ -122,10 +124,10 @@ func recommendContext(p *Profile) Recommendation[int] {
 	const why = "the KV cache grows linearly with context and must fit beside the weights; the engine also caps it at the model's trained context length"
 	for _, t := range contextTiers {
 		if mem <= t.maxBytes {
-			return Recommendation[int]{t.tokens, fmt.Sprintf("%s RAM (≤ %d GiB): %s", formatBytes(mem), t.maxBytes/gib, why)}
+			return Recommendation[int]{t.tokens, fmt.Sprintf("%s RAM (≤ %d GiB): %s", bytesize.Size(mem), t.maxBytes/gib, why)}
 		}
 	}
-	return Recommendation[int]{maxContext, fmt.Sprintf("%s RAM (> %d GiB): %s", formatBytes(mem), contextTiers[len(contextTiers)-1].maxBytes/gib, why)}
+	return Recommendation[int]{maxContext, fmt.Sprintf("%s RAM (> %d GiB): %s", bytesize.Size(mem), contextTiers[len(contextTiers)-1].maxBytes/gib, why)}
 }
 
 func recommendParallel(p *Profile, offloaded bool) Recommendation[int] {
@@ -135,20 +137,20 @@ func recommendParallel(p *Profile, offloaded bool) Recommendation[int] {
 	if offloaded {
 		switch {
 		case mem <= 4*gib:
-			return Recommendation[int]{1, fmt.Sprintf("GPU offload with %s RAM: %s and there is no room for a second", formatBytes(mem), kv)}
+			return Recommendation[int]{1, fmt.Sprintf("GPU offload with %s RAM: %s and there is no room for a second", bytesize.Size(mem), kv)}
 		case mem <= 8*gib:
-			return Recommendation[int]{2, fmt.Sprintf("GPU offload with %s RAM: the GPU batches two sequences for little more than the cost of one, and %s, which fits twice", formatBytes(mem), kv)}
+			return Recommendation[int]{2, fmt.Sprintf("GPU offload with %s RAM: the GPU batches two sequences for little more than the cost of one, and %s, which fits twice", bytesize.Size(mem), kv)}
 		}
-		return Recommendation[int]{4, fmt.Sprintf("GPU offload with %s RAM: the GPU batches sequences almost for free and %s, which fits four times", formatBytes(mem), kv)}
+		return Recommendation[int]{4, fmt.Sprintf("GPU offload with %s RAM: the GPU batches sequences almost for free and %s, which fits four times", bytesize.Size(mem), kv)}
 	}
 	const bound = "CPU decoding is memory-bandwidth bound, so every extra sequence slows the others"
 	switch {
 	case mem <= 8*gib || cores < 8:
-		return Recommendation[int]{1, fmt.Sprintf("CPU only, %d performance cores and %s RAM: %s and %s; one request at a time keeps latency predictable", cores, formatBytes(mem), bound, kv)}
+		return Recommendation[int]{1, fmt.Sprintf("CPU only, %d performance cores and %s RAM: %s and %s; one request at a time keeps latency predictable", cores, bytesize.Size(mem), bound, kv)}
 	case cores < 16 || mem <= 32*gib:
-		return Recommendation[int]{2, fmt.Sprintf("CPU only, %d performance cores and %s RAM: enough cores and memory bandwidth for two sequences, although %s", cores, formatBytes(mem), bound)}
+		return Recommendation[int]{2, fmt.Sprintf("CPU only, %d performance cores and %s RAM: enough cores and memory bandwidth for two sequences, although %s", cores, bytesize.Size(mem), bound)}
 	}
-	return Recommendation[int]{4, fmt.Sprintf("CPU only, %d performance cores and %s RAM: prompt batches of four sequences keep the cores busy and %s, which fits four times", cores, formatBytes(mem), kv)}
+	return Recommendation[int]{4, fmt.Sprintf("CPU only, %d performance cores and %s RAM: prompt batches of four sequences keep the cores busy and %s, which fits four times", cores, bytesize.Size(mem), kv)}
 }
 
 // recommendGPULayers offloads everything when a backend library and a GPU
@@ -226,9 +228,9 @@ func recommendMLock(p *Profile, offloaded bool) Recommendation[bool] {
 	case offloaded && p.GPU.Tegra:
 		return Recommendation[bool]{false, "the weights live in CUDA buffers, which the kernel never swaps out: there is nothing to lock"}
 	case p.MemoryBytes < mlockMinBytes:
-		return Recommendation[bool]{false, fmt.Sprintf("%s RAM is not ample (< 16 GiB): a locked model that is a large share of it leaves the OS nothing to reclaim and the OOM killer picks emberd; unlocked, clean model pages are simply re-read", formatBytes(p.MemoryBytes))}
+		return Recommendation[bool]{false, fmt.Sprintf("%s RAM is not ample (< 16 GiB): a locked model that is a large share of it leaves the OS nothing to reclaim and the OOM killer picks emberd; unlocked, clean model pages are simply re-read", bytesize.Size(p.MemoryBytes))}
 	}
-	why := fmt.Sprintf("%s RAM is ample: locking keeps the weights resident, so the first token after an idle spell is not slowed by page faults", formatBytes(p.MemoryBytes))
+	why := fmt.Sprintf("%s RAM is ample: locking keeps the weights resident, so the first token after an idle spell is not slowed by page faults", bytesize.Size(p.MemoryBytes))
 	if p.SwapBytes > 0 {
 		why += " and swap cannot take them"
 	}
@@ -402,10 +404,10 @@ func warnings(p *Profile, r Recommendations) []string {
 	}
 
 	if p.MemoryBytes > 0 && p.MemoryBytes < 2*gib {
-		w = append(w, fmt.Sprintf("only %s RAM: stay with models of 1B parameters or fewer at Q4", formatBytes(p.MemoryBytes)))
+		w = append(w, fmt.Sprintf("only %s RAM: stay with models of 1B parameters or fewer at Q4", bytesize.Size(p.MemoryBytes)))
 	}
 	if p.MemoryBytes > 0 && p.MemoryBytes <= 4*gib && p.SwapBytes == 0 {
-		w = append(w, fmt.Sprintf("no swap with %s RAM: a load that overshoots memory gets emberd OOM-killed; enable zram swap (zram-tools, or nvzramconfig on a Jetson)", formatBytes(p.MemoryBytes)))
+		w = append(w, fmt.Sprintf("no swap with %s RAM: a load that overshoots memory gets emberd OOM-killed; enable zram swap (zram-tools, or nvzramconfig on a Jetson)", bytesize.Size(p.MemoryBytes)))
 	}
 
 	if d := p.Disk; d != nil {
@@ -416,7 +418,7 @@ func warnings(p *Profile, r Recommendations) []string {
 			w = append(w, fmt.Sprintf("state dir %s is on removable flash (%s): it wears out under ember's fsync load and may be unplugged; move state_dir to internal storage", d.Path, d.BlockDevice))
 		}
 		if d.TotalBytes > 0 && d.FreeBytes < gib {
-			w = append(w, fmt.Sprintf("only %s free on %s, which holds the state dir: the queue stops accepting records when the disk fills", formatBytes(d.FreeBytes), d.MountPoint))
+			w = append(w, fmt.Sprintf("only %s free on %s, which holds the state dir: the queue stops accepting records when the disk fills", bytesize.Size(d.FreeBytes), d.MountPoint))
 		}
 	}
 

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ember-edge/ember/internal/bytesize"
 )
 
 // Sample is a cheap reading of what changes: taken every few seconds by
@@ -192,5 +194,5 @@ func nearestExisting(dir string) string {
 
 // String is a one-line summary for logs.
 func (s *Sample) String() string {
-	return fmt.Sprintf("%.1f°C max, %d MiB available, load %.2f", s.MaxCelsius, s.AvailableBytes>>20, s.Load1)
+	return fmt.Sprintf("%.1f°C max, %s available, load %.2f", s.MaxCelsius, bytesize.Size(s.AvailableBytes), s.Load1)
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/ember-edge/ember/internal/bytesize"
 )
 
 // WriteText prints p for people: aligned key/value lines, then each
@@ -67,13 +69,13 @@ func (f facts) cpu(c CPU) {
 }
 
 func (f facts) memory(p *Profile) {
-	f.line("memory", "%s total, %s available", formatBytes(p.MemoryBytes), formatBytes(p.AvailableBytes))
+	f.line("memory", "%s total, %s available", bytesize.Size(p.MemoryBytes), bytesize.Size(p.AvailableBytes))
 	swap := "none"
 	if p.SwapBytes > 0 {
-		swap = formatBytes(p.SwapBytes)
+		swap = bytesize.Size(p.SwapBytes).String()
 	}
 	if p.ZRAM {
-		swap += fmt.Sprintf(" (zram devices %s)", formatBytes(p.ZRAMBytes))
+		swap += fmt.Sprintf(" (zram devices %s)", bytesize.Size(p.ZRAMBytes))
 	}
 	f.line("swap", "%s", swap)
 }
@@ -94,7 +96,7 @@ func (f facts) disk(d *Disk) {
 	if d.RemovableFlash {
 		kind += ", removable flash"
 	}
-	f.line("", "%s, %s free of %s", kind, formatBytes(d.FreeBytes), formatBytes(d.TotalBytes))
+	f.line("", "%s, %s free of %s", kind, bytesize.Size(d.FreeBytes), bytesize.Size(d.TotalBytes))
 }
 
 func (f facts) temperatures(ts []Temperature) {
@@ -196,18 +198,4 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
-}
-
-// formatBytes renders a byte count in binary units: "7.3 GiB".
-func formatBytes(b uint64) string {
-	const unit = 1024
-	if b < unit {
-		return fmt.Sprintf("%d B", b)
-	}
-	div, exp := uint64(unit), 0
-	for n := b / unit; n >= unit && exp < 4; n /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(b)/float64(div), "KMGTP"[exp])
 }

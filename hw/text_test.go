@@ -70,15 +70,3 @@ func TestWriteTextError(t *testing.T) {
 		t.Fatalf("err = %v, want the writer's error", err)
 	}
 }
-
-func TestFormatBytes(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[uint64]string{
-		0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 512 << 20: "512.0 MiB",
-		7803330560: "7.3 GiB", 4 << 40: "4.0 TiB",
-	} {
-		if got := formatBytes(in); got != want {
-			t.Errorf("formatBytes(%d) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +30,7 @@ import (
 	"github.com/ember-edge/ember/daemon/pipeline"
 	"github.com/ember-edge/ember/daemon/store"
 	"github.com/ember-edge/ember/hw"
+	"github.com/ember-edge/ember/internal/tlsconf"
 	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
 	"github.com/ember-edge/ember/sync/fleet"
 	"github.com/ember-edge/ember/sync/uplink"
@@ -249,22 +248,10 @@ func listenUnix(path, mode string) (net.Listener, error) {
 }
 
 func tlsCreds(c config.TLS) (credentials.TransportCredentials, error) {
-	cert, err := tls.LoadX509KeyPair(c.Cert, c.Key)
+	cfg, err := tlsconf.Server{Cert: c.Cert, Key: c.Key, ClientCA: c.ClientCA,
+		Keys: tlsconf.Keys{Cert: "grpc.tls.cert", Key: "grpc.tls.key", CA: "grpc.tls.client_ca"}}.Config()
 	if err != nil {
-		return nil, fmt.Errorf("load TLS certificate: %w", err)
-	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if c.ClientCA != "" {
-		pem, err := os.ReadFile(c.ClientCA)
-		if err != nil {
-			return nil, fmt.Errorf("load client CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("load client CA %s: no PEM certificates in it", c.ClientCA)
-		}
-		cfg.ClientCAs = pool
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		return nil, err
 	}
 	return credentials.NewTLS(cfg), nil
 }

@@ -3,18 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +18,8 @@ import (
 	"github.com/ember-edge/ember/daemon/models"
 	"github.com/ember-edge/ember/daemon/store"
 	"github.com/ember-edge/ember/internal/testkit"
+	"github.com/ember-edge/ember/internal/tlsconf"
+	"github.com/ember-edge/ember/internal/tlsconf/tlstest"
 	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
 )
 
@@ -85,12 +76,15 @@ func serveTCP(t *testing.T, grpcYAML string) (addr string, logs *syncBuffer) {
 
 func TestTCPWithTLS(t *testing.T) {
 	dir := t.TempDir()
-	caPEM, certFile, keyFile := selfSigned(t, dir)
+	ca := tlstest.NewCA(t, dir)
+	certFile, keyFile := ca.Issue(t, "server")
 	addr, logs := serveTCP(t, "grpc: {socket: \"\", tcp: \"127.0.0.1:0\", tls: {cert: "+certFile+", key: "+keyFile+"}}\n")
 
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"})))
+	tc, err := tlsconf.Client{CA: ca.File, ServerName: "localhost"}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,36 +117,4 @@ func TestTCPInsecureWarnsAtStart(t *testing.T) {
 	if _, err := emberv1.NewDeviceServiceClient(conn).Info(context.Background(), &emberv1.InfoRequest{}); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// selfSigned writes a self-signed certificate for localhost and returns
-// it as PEM, and the cert and key file paths.
-func selfSigned(t *testing.T, dir string) ([]byte, string, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IsCA:         true, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	kb, _ := x509.MarshalECPrivateKey(key)
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, certPEM, 0o600)
-	os.WriteFile(keyFile, keyPEM, 0o600)
-	return certPEM, certFile, keyFile
 }

@@ -150,16 +150,18 @@ func TestLoadNamesTheFile(t *testing.T) {
 	}
 }
 
+// TestByteSizes: every size key reads the spellings bytesize.Parse does
+// (its own tests hold the full table), and says which key is wrong.
 func TestByteSizes(t *testing.T) {
-	for in, want := range map[string]ByteSize{"512": 512, "64k": 64 << 10, "512MiB": 512 << 20, "2GiB": 2 << 30, "1.5GB": 1.5e9, "100 MB": 100e6} {
-		got, err := ParseByteSize(in)
-		if err != nil || got != want {
-			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", in, got, err, want)
+	for in, want := range map[string]ByteSize{"512": 512, "64k": 64 << 10, "512MiB": 512 << 20, "2GiB": 2 << 30, "1.5GB": 1.5e9, "100 MB": 100e6, "1.5 g": 3 << 29} {
+		c, err := Parse([]byte("engine:\n  memory_reserve: "+in+"\n"), t.TempDir())
+		if err != nil || c.Engine.MemoryReserve != want {
+			t.Errorf("memory_reserve: %s = %d, %v; want %d", in, c.Engine.MemoryReserve, err, want)
 		}
 	}
-	for _, in := range []string{"", "-1", "lots", "5 parsecs"} {
-		if _, err := ParseByteSize(in); err == nil {
-			t.Errorf("ParseByteSize(%q) accepted", in)
+	for _, in := range []string{"''", "-1", "lots", "5 parsecs", "12XB", "1e30", "nan"} {
+		if _, err := Parse([]byte("engine:\n  memory_reserve: "+in+"\n"), t.TempDir()); err == nil || !strings.Contains(err.Error(), "engine.memory_reserve") {
+			t.Errorf("memory_reserve: %s: error %v", in, err)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/shirou/gopsutil/v4/mem"
 
 	"github.com/ember-edge/ember/daemon/gguf"
+	"github.com/ember-edge/ember/internal/bytesize"
 )
 
 // computeOverhead approximates llama.cpp's compute buffers and the
@@ -53,8 +54,8 @@ func admit(f *gguf.File, meta gguf.Metadata, st Settings, opts *Options) error {
 		return fmt.Errorf("%w: the model needs about %s (file %s + KV cache %s for %d tokens) "+
 			"but %s is available after keeping %s in reserve; lower the context, "+
 			"use a smaller quantization, or free memory",
-			ErrInsufficientMemory, human(need), human(uint64(f.Size)), human(kv), st.Context*st.Parallel,
-			human(sub(avail, opts.MemoryReserve)), human(opts.MemoryReserve))
+			ErrInsufficientMemory, bytesize.Size(need), bytesize.Size(uint64(f.Size)), bytesize.Size(kv), st.Context*st.Parallel,
+			bytesize.Size(sub(avail, opts.MemoryReserve)), bytesize.Size(opts.MemoryReserve))
 	}
 	return nil
 }
@@ -64,18 +65,4 @@ func sub(a, b uint64) uint64 {
 		return 0
 	}
 	return a - b
-}
-
-// human formats a byte count for messages.
-func human(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

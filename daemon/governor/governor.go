@@ -17,6 +17,7 @@ import (
 
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/hw"
+	"github.com/ember-edge/ember/internal/bytesize"
 )
 
 // Thermal is the thermal governor's state.
@@ -139,8 +140,8 @@ func (g *Governor) Tick(ctx context.Context) {
 		refuse, reason := 0, ""
 		if low {
 			refuse = dc.PauseBelowPriority
-			reason = fmt.Sprintf("the state disk is low on space (%d MiB free, governors.disk.min_free is %d MiB): low-priority work is refused until space frees",
-				s.DiskFree>>20, int64(dc.MinFree)>>20)
+			reason = fmt.Sprintf("the state disk is low on space (%s free, governors.disk.min_free is %s): low-priority work is refused until space frees",
+				bytesize.Size(s.DiskFree), dc.MinFree)
 			g.log.Warn("disk governor: low space, refusing low-priority work", "free_mib", s.DiskFree>>20, "below_priority", refuse)
 		} else {
 			g.log.Info("disk governor: space recovered, accepting all work", "free_mib", s.DiskFree>>20)

@@ -3,11 +3,9 @@ package mqtt
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/ember-edge/ember/daemon/pipeline"
 	"github.com/ember-edge/ember/daemon/store"
 	"github.com/ember-edge/ember/daemon/topic"
+	"github.com/ember-edge/ember/internal/tlsconf"
 )
 
 // Broker is the embedded MQTT broker.
@@ -80,23 +79,8 @@ func NewBroker(cfg config.Embedded, in *Ingester, deviceID string, log *slog.Log
 func StatusTopic(deviceID string) string { return topic.Status(deviceID) }
 
 func brokerTLS(c config.BrokerTLS) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(c.Cert, c.Key)
-	if err != nil {
-		return nil, fmt.Errorf("mqtt TLS certificate: %w", err)
-	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if c.ClientCA != "" {
-		pem, err := os.ReadFile(c.ClientCA)
-		if err != nil {
-			return nil, fmt.Errorf("mqtt client CA: %w", err)
-		}
-		tc.ClientCAs = x509.NewCertPool()
-		if !tc.ClientCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("mqtt client CA %s holds no PEM certificate", c.ClientCA)
-		}
-		tc.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	return tc, nil
+	return tlsconf.Server{Cert: c.Cert, Key: c.Key, ClientCA: c.ClientCA, Keys: tlsconf.Keys{
+		Cert: "mqtt.embedded.tls.cert", Key: "mqtt.embedded.tls.key", CA: "mqtt.embedded.tls.client_ca"}}.Config()
 }
 
 // Addrs returns the listening addresses (resolved, so port 0 shows the

@@ -3,12 +3,9 @@ package mqtt
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +16,7 @@ import (
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/pipeline"
 	"github.com/ember-edge/ember/internal/mqtturl"
+	"github.com/ember-edge/ember/internal/tlsconf"
 )
 
 // Client is emberd's connection to an external broker. Its session is
@@ -97,25 +95,8 @@ func NewClient(cfg config.External, in *Ingester, deviceID string, log *slog.Log
 }
 
 func clientTLS(cfg config.External) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.CA != "" {
-		pem, err := os.ReadFile(cfg.CA)
-		if err != nil {
-			return nil, fmt.Errorf("mqtt.external.ca: %w", err)
-		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("mqtt.external.ca %s holds no PEM certificate", cfg.CA)
-		}
-	}
-	if cfg.TLS.Cert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
-		if err != nil {
-			return nil, fmt.Errorf("mqtt.external.tls: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
+	return tlsconf.Client{CA: cfg.CA, Cert: cfg.TLS.Cert, Key: cfg.TLS.Key, Keys: tlsconf.Keys{
+		CA: "mqtt.external.ca", Cert: "mqtt.external.tls.cert", Key: "mqtt.external.tls.key"}}.Config()
 }
 
 func (c *Client) onConnect(cli paho.Client) {

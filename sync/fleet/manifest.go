@@ -8,9 +8,10 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ember-edge/ember/internal/bytesize"
 )
 
 // Manifest is the desired state an operator signs: a version and the
@@ -260,35 +261,9 @@ func validateURL(path, raw string, bad badFunc) {
 }
 
 // Bytes is a size in bytes. In YAML it may carry a unit ("512MiB",
-// "2GB"); in JSON it is an integer.
-type Bytes int64
-
-var byteUnits = []struct {
-	suffix string
-	mult   int64
-}{
-	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
-	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
-	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40},
-	{"b", 1},
-}
-
-// ParseBytes parses "6GiB", "512MB", "1.5g" or a plain number of bytes.
-func ParseBytes(s string) (Bytes, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	mult := int64(1)
-	for _, u := range byteUnits {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n < 0 || n*float64(mult) > maxSafeInteger {
-		return 0, fmt.Errorf("want a size like 512MiB or 6GiB, got %q", s)
-	}
-	return Bytes(n * float64(mult)), nil
-}
+// "2GB"); in JSON it is an integer. It is bytesize.Size, so manifests and
+// the daemon's config read sizes alike.
+type Bytes = bytesize.Size
 
 // Duration is a time.Duration written as a Go duration string ("750ms",
 // "2s") in both YAML and JSON.

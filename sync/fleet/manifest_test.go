@@ -105,15 +105,27 @@ func TestParseManifestYAMLRefuses(t *testing.T) {
 	}
 }
 
-func TestParseBytes(t *testing.T) {
-	for in, want := range map[string]Bytes{"512MiB": 512 << 20, "2GB": 2e9, "64k": 64 << 10, "100": 100, "1.5 g": 3 << 29} {
-		if got, err := ParseBytes(in); err != nil || got != want {
-			t.Errorf("ParseBytes(%q) = %d, %v; want %d", in, got, err, want)
+// TestMinMemory: min_memory reads the spellings bytesize.Parse does (its
+// own tests hold the full table), up to JSON's largest safe integer.
+func TestMinMemory(t *testing.T) {
+	doc := func(v string) []byte {
+		return []byte("version: 1\nartifacts:\n  - {kind: model, name: q, url: 'https://h/q', sha256: '" + strings.Repeat("a", 64) +
+			"', size: 1, license: mit, requires: {min_memory: " + v + "}}\n")
+	}
+	for in, want := range map[string]Bytes{"512MiB": 512 << 20, "2GB": 2e9, "64k": 64 << 10, "100": 100, "1.5 g": 3 << 29, "9007199254740991": maxSafeInteger} {
+		m, err := ParseManifestYAML(doc(in))
+		if err != nil || m.Artifacts[0].Requires.MinMemory != want {
+			t.Errorf("min_memory: %s: %v; want %d", in, err, want)
+			continue
 		}
 	}
-	for _, in := range []string{"", "lots", "-1MiB", "1e30"} {
-		if _, err := ParseBytes(in); err == nil {
-			t.Errorf("ParseBytes(%q) accepted", in)
+	for in, says := range map[string]string{
+		"lots": "want a size", "-1MiB": "negative", "1e30": "too large", "12XB": `unknown unit "XB"`,
+		"9007199254740992": "more than 2^53-1 bytes", "9000TiB": "more than 2^53-1 bytes",
+	} {
+		_, err := ParseManifestYAML(doc(in))
+		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "min_memory") || !strings.Contains(err.Error(), says) {
+			t.Errorf("min_memory: %s: error %v; want ErrMalformed saying %q", in, err, says)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ember-edge/ember/internal/bytesize"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -165,9 +166,15 @@ func (d *yamlDecoder) special(n *yaml.Node, v reflect.Value, isNull bool, fail f
 			fail("want a size like 6GiB, got %s", describeNode(n))
 			return true
 		}
-		b, err := ParseBytes(n.Value)
+		b, err := bytesize.Parse(n.Value)
 		if err != nil {
 			fail("%v", err)
+			return true
+		}
+		if b > maxSafeInteger {
+			// The manifest is signed as canonical JSON, whose integers
+			// stop at 2^53-1.
+			fail("%q is more than 2^53-1 bytes", n.Value)
 			return true
 		}
 		v.SetInt(int64(b))

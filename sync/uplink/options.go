@@ -2,16 +2,15 @@ package uplink
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/internal/mqtturl"
+	"github.com/ember-edge/ember/internal/tlsconf"
 	"github.com/ember-edge/ember/sync/redact"
 )
 
@@ -124,23 +123,10 @@ func FromConfig(u config.Uplink, rules []config.RedactRule, deviceID string) (Op
 		o.Redact = append(o.Redact, redact.Rule(r))
 	}
 	if u.CA != "" || u.TLS.Cert != "" {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12}
-		if u.CA != "" {
-			pem, err := os.ReadFile(u.CA)
-			if err != nil {
-				return o, fmt.Errorf("uplink.ca: %w", err)
-			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return o, fmt.Errorf("uplink.ca %s holds no PEM certificate", u.CA)
-			}
-		}
-		if u.TLS.Cert != "" {
-			cert, err := tls.LoadX509KeyPair(u.TLS.Cert, u.TLS.Key)
-			if err != nil {
-				return o, fmt.Errorf("uplink.tls: %w", err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
+		tc, err := tlsconf.Client{CA: u.CA, Cert: u.TLS.Cert, Key: u.TLS.Key, Keys: tlsconf.Keys{
+			CA: "uplink.ca", Cert: "uplink.tls.cert", Key: "uplink.tls.key"}}.Config()
+		if err != nil {
+			return o, err
 		}
 		o.TLS = tc
 	}

@@ -2,15 +2,8 @@ package uplink_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -23,6 +16,8 @@ import (
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/store"
 	"github.com/ember-edge/ember/internal/testkit"
+	"github.com/ember-edge/ember/internal/tlsconf"
+	"github.com/ember-edge/ember/internal/tlsconf/tlstest"
 	"github.com/ember-edge/ember/sync/uplink"
 )
 
@@ -30,37 +25,9 @@ import (
 // certificate signed by it into dir.
 func tlsFiles(t *testing.T, dir string) {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "uplink test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	write := func(name, typ string, der []byte, mode os.FileMode) {
-		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("ca.pem", "CERTIFICATE", caDER, 0o644)
-	leaf := func(name string, serial int64, usage x509.ExtKeyUsage) {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-			KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kb, _ := x509.MarshalECPrivateKey(key)
-		write(name+".pem", "CERTIFICATE", der, 0o644)
-		write(name+".key", "EC PRIVATE KEY", kb, 0o644)
-	}
-	leaf("server", 2, x509.ExtKeyUsageServerAuth)
-	leaf("device", 3, x509.ExtKeyUsageClientAuth)
+	ca := tlstest.NewCA(t, dir)
+	ca.Issue(t, "server", x509.ExtKeyUsageServerAuth)
+	ca.Issue(t, "device", x509.ExtKeyUsageClientAuth)
 }
 
 // startTLSMosquitto starts mosquitto with one TLS listener that requires
@@ -122,16 +89,14 @@ func TestUplinkOverMutualTLS(t *testing.T) {
 	addr := startTLSMosquitto(t, dir)
 
 	// The fleet side listens over TLS too.
-	pool := x509.NewCertPool()
-	caPEM, _ := os.ReadFile(filepath.Join(dir, "ca.pem"))
-	pool.AppendCertsFromPEM(caPEM)
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "device.pem"), filepath.Join(dir, "device.key"))
+	fleetTLS, err := tlsconf.Client{CA: filepath.Join(dir, "ca.pem"),
+		Cert: filepath.Join(dir, "device.pem"), Key: filepath.Join(dir, "device.key")}.Config()
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan []byte, 16)
 	fleetSide := paho.NewClient(paho.NewClientOptions().AddBroker("ssl://" + addr).SetClientID("fleet-side").
-		SetTLSConfig(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
+		SetTLSConfig(fleetTLS))
 	if tok := fleetSide.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}

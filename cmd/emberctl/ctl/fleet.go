@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -21,7 +19,9 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/spf13/cobra"
 
+	"github.com/ember-edge/ember/internal/bytesize"
 	"github.com/ember-edge/ember/internal/durable"
+	"github.com/ember-edge/ember/internal/tlsconf"
 	"github.com/ember-edge/ember/sync/fleet"
 )
 
@@ -222,7 +222,7 @@ func (a *app) fleetVerify() *cobra.Command {
 			tw := a.table()
 			fmt.Fprintln(tw, "KIND\tNAME\tSIZE\tLICENSE\tSHA256\tURL")
 			for _, art := range v.Manifest.Artifacts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.12s\t%s\n", art.Kind, art.Name, bytesHuman(art.Size), dash(art.License), art.SHA256, art.URL)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.12s\t%s\n", art.Kind, art.Name, bytesize.Size(art.Size), dash(art.License), art.SHA256, art.URL)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -395,23 +395,10 @@ func (a *app) mqttOptions(f publishFlags, broker string) (*paho.ClientOptions, e
 		SetConnectTimeout(f.timeout).
 		SetWriteTimeout(f.timeout)
 	if f.tlsCA != "" || f.tlsCert != "" || strings.HasPrefix(broker, "ssl:") || strings.HasPrefix(broker, "tls:") || strings.HasPrefix(broker, "wss:") {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12}
-		if f.tlsCA != "" {
-			pem, err := os.ReadFile(f.tlsCA)
-			if err != nil {
-				return nil, fmt.Errorf("--tls-ca: %w", err)
-			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("--tls-ca %s holds no PEM certificate", f.tlsCA)
-			}
-		}
-		if f.tlsCert != "" {
-			cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
-			if err != nil {
-				return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
+		tc, err := tlsconf.Client{CA: f.tlsCA, Cert: f.tlsCert, Key: f.tlsKey, Keys: tlsconf.Keys{
+			CA: "--tls-ca", Cert: "--tls-cert", Key: "--tls-key"}}.Config()
+		if err != nil {
+			return nil, err
 		}
 		opts.SetTLSConfig(tc)
 	}

@@ -3,17 +3,9 @@ package ctl
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -24,6 +16,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/ember-edge/ember/internal/tlsconf"
+	"github.com/ember-edge/ember/internal/tlsconf/tlstest"
 	"github.com/ember-edge/ember/sync/fleet"
 )
 
@@ -366,8 +360,8 @@ func TestFleetPublishWithPassword(t *testing.T) {
 func TestFleetPublishOverTLS(t *testing.T) {
 	_, env := signedFixture(t)
 	dir := t.TempDir()
-	ca, caKey := makeCA(t, dir)
-	serverCert(t, dir, ca, caKey)
+	ca := tlstest.NewCA(t, dir)
+	ca.Issue(t, "server")
 	port := mosquitto(t, fmt.Sprintf("allow_anonymous true\ncafile %s\ncertfile %s\nkeyfile %s\n",
 		filepath.Join(dir, "ca.pem"), filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key")))
 	url := fmt.Sprintf("ssl://127.0.0.1:%d", port)
@@ -376,9 +370,11 @@ func TestFleetPublishOverTLS(t *testing.T) {
 		t.Errorf("without --tls-ca the broker's certificate must be refused: exit %d, %s", code, errOut)
 	}
 	mustRun(t, "fleet", "publish", "--url", url, "--fleet", "line3", "--tls-ca", filepath.Join(dir, "ca.pem"), env)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	sub := paho.NewClientOptions().AddBroker(url).SetTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+	tc, err := tlsconf.Client{CA: ca.File}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := paho.NewClientOptions().AddBroker(url).SetTLSConfig(tc)
 	if retained(t, sub, fleet.FleetDesiredTopic("line3")) == nil {
 		t.Fatal("nothing retained over TLS")
 	}
@@ -386,39 +382,4 @@ func TestFleetPublishOverTLS(t *testing.T) {
 	if !strings.Contains(out, "fleet/v1/line3/gw-01/desired") {
 		t.Errorf("publish said %q", out)
 	}
-}
-
-func makeCA(t *testing.T, dir string) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ember test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	cert, _ := x509.ParseCertificate(der)
-	return cert, key
-}
-
-func serverCert(t *testing.T, dir string, ca *x509.Certificate, caKey *ecdsa.PrivateKey) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "server.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	kb, _ := x509.MarshalECPrivateKey(key)
-	os.WriteFile(filepath.Join(dir, "server.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 }

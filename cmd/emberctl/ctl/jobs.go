@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ember-edge/ember/internal/bytesize"
 	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
 )
 
@@ -365,11 +366,11 @@ func (a *app) outboxCommand() *cobra.Command {
 				return a.printProto(s)
 			}
 			tw := a.table()
-			fmt.Fprintf(tw, "records\t%d (%s), last seq %d\n", s.Records, bytesHuman(int64(s.Bytes)), s.LastSeq)
+			fmt.Fprintf(tw, "records\t%d (%s), last seq %d\n", s.Records, bytesize.Size(s.Bytes), s.LastSeq)
 			if s.Oldest != nil {
 				fmt.Fprintf(tw, "oldest\t%s\n", s.Oldest.AsTime().Local().Format(time.RFC3339))
 			}
-			fmt.Fprintf(tw, "database\t%s file, %s free pages\n", bytesHuman(s.DbFileBytes), bytesHuman(s.DbFreeBytes))
+			fmt.Fprintf(tw, "database\t%s file, %s free pages\n", bytesize.Size(s.DbFileBytes), bytesize.Size(s.DbFreeBytes))
 			fmt.Fprintf(tw, "jobs\t%d running, %d done, %d failed\n", s.JobsRunning, s.JobsDone, s.JobsFailed)
 			fmt.Fprintf(tw, "ingest\t%d messages, %d duplicates, %d coalesced, %d refused, %d dead letters\n",
 				s.Ingested, s.Duplicates, s.Coalesced, s.Rejected, s.DeadLetters)

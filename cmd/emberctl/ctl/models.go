@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ember-edge/ember/internal/bytesize"
 	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
 )
 
@@ -62,7 +63,7 @@ func (a *app) modelsList() *cobra.Command {
 				if len(sum) > 12 {
 					sum = sum[:12]
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, state, bytesHuman(m.SizeBytes),
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, state, bytesize.Size(m.SizeBytes),
 					dash(m.License), dash(m.Version), m.Source, dash(sum))
 			}
 			return tw.Flush()
@@ -113,8 +114,8 @@ func (a *app) modelsInspect() *cobra.Command {
 				{"context length", fmt.Sprint(md.ContextLength)}, {"embedding length", fmt.Sprint(md.EmbeddingLength)},
 				{"layers", fmt.Sprint(md.BlockCount)}, {"heads", fmt.Sprintf("%d (%d KV)", md.HeadCount, md.HeadCountKv)},
 				{"vocabulary", fmt.Sprintf("%d tokens (%s)", md.VocabSize, md.TokenizerModel)},
-				{"tensors", fmt.Sprintf("%d, %s", md.TensorCount, bytesHuman(int64(md.TensorBytes)))},
-				{"file", fmt.Sprintf("GGUF v%d, %s", md.GgufVersion, bytesHuman(md.FileBytes))},
+				{"tensors", fmt.Sprintf("%d, %s", md.TensorCount, bytesize.Size(md.TensorBytes))},
+				{"file", fmt.Sprintf("GGUF v%d, %s", md.GgufVersion, bytesize.Size(md.FileBytes))},
 				{"chat template", templateSummary(md.ChatTemplate)},
 			}
 			for _, r := range rows {
@@ -243,7 +244,7 @@ path on the device.`,
 				if a.json() {
 					return a.printProto(m)
 				}
-				fmt.Fprintf(a.stdout, "imported %s (%s, sha256 %s)\n", m.Name, bytesHuman(m.SizeBytes), m.Sha256)
+				fmt.Fprintf(a.stdout, "imported %s (%s, sha256 %s)\n", m.Name, bytesize.Size(m.SizeBytes), m.Sha256)
 				return nil
 			}
 		},

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ember-edge/ember/internal/bytesize"
 	"golang.org/x/term"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -49,20 +50,6 @@ func (a *app) table() *tabwriter.Writer {
 	return tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 }
 
-// bytesHuman formats a byte count: 1.2 GiB.
-func bytesHuman(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 // progressBar draws a one-line bar on a terminal; elsewhere it prints
 // nothing until done, so logs and pipes stay clean.
 type progressBar struct {
@@ -94,7 +81,7 @@ func (p *progressBar) update(phase string, done, total int64) {
 	rate := float64(done) / max(time.Since(p.start).Seconds(), 1e-3)
 	fmt.Fprintf(p.w, "\r%s %-10s [%s%s] %3.0f%% %s/%s %s/s ", p.label, phase,
 		strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100,
-		bytesHuman(done), bytesHuman(total), bytesHuman(int64(rate)))
+		bytesize.Size(done), bytesize.Size(total), bytesize.Size(int64(rate)))
 	p.shown = true
 }
 

@@ -5,8 +5,6 @@ package ctl
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/internal/buildinfo"
+	"github.com/ember-edge/ember/internal/tlsconf"
 )
 
 // EnvSocket names the environment variable with the daemon's socket.
@@ -145,16 +144,9 @@ func (a *app) dial() (*grpc.ClientConn, error) {
 	case a.addr != "" && a.insecure:
 		target, creds = a.addr, insecure.NewCredentials()
 	case a.addr != "":
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-		if a.caFile != "" {
-			pem, err := os.ReadFile(a.caFile)
-			if err != nil {
-				return nil, fmt.Errorf("read --ca: %w", err)
-			}
-			cfg.RootCAs = x509.NewCertPool()
-			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("--ca %s holds no PEM certificate", a.caFile)
-			}
+		cfg, err := tlsconf.Client{CA: a.caFile, Keys: tlsconf.Keys{CA: "--ca"}}.Config()
+		if err != nil {
+			return nil, err
 		}
 		target, creds = a.addr, credentials.NewTLS(cfg)
 	default:

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ember-edge/ember/hw"
+	"github.com/ember-edge/ember/internal/bytesize"
 	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
 )
 
@@ -36,7 +37,7 @@ func (a *app) statusCommand() *cobra.Command {
 			fmt.Fprintf(tw, "emberd\t%s, commit %s, up %s\n", info.Version, info.Commit, info.Uptime.AsDuration().Round(time.Second))
 			fmt.Fprintf(tw, "host\t%s %s/%s, %s\n", h.GetPlatform(), h.GetOs(), h.GetArch(), h.GetCpuModel())
 			fmt.Fprintf(tw, "cpu\t%d physical / %d logical cores\n", h.GetPhysicalCores(), h.GetLogicalCores())
-			fmt.Fprintf(tw, "memory\t%s available of %s\n", bytesHuman(int64(h.GetAvailableBytes())), bytesHuman(int64(h.GetMemoryBytes())))
+			fmt.Fprintf(tw, "memory\t%s available of %s\n", bytesize.Size(h.GetAvailableBytes()), bytesize.Size(h.GetMemoryBytes()))
 			fmt.Fprintf(tw, "llama.cpp\t%s\n", info.LlamaLibDir)
 			fmt.Fprintf(tw, "devices\t%s\n", strings.Join(info.ComputeDevices, ", "))
 			fmt.Fprintf(tw, "state\t%s\n", info.StateDir)
@@ -52,7 +53,7 @@ func (a *app) statusCommand() *cobra.Command {
 					thermal += fmt.Sprintf(", holding jobs below priority %d", g.HeldBelowPriority)
 				}
 				fmt.Fprintf(tw, "thermal\t%s\n", thermal)
-				disk := fmt.Sprintf("%s free", bytesHuman(int64(g.DiskFreeBytes)))
+				disk := fmt.Sprintf("%s free", bytesize.Size(g.DiskFreeBytes))
 				if g.DiskLow {
 					disk += fmt.Sprintf(", LOW: refusing work below priority %d", g.RefusedBelowPriority)
 				}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ember-edge/ember/internal/bytesize"
 	emberv1 "github.com/ember-edge/ember/protos/ember/v1"
 )
 
@@ -39,7 +40,7 @@ func (a *app) syncCommand() *cobra.Command {
 			} else {
 				fmt.Fprintf(tw, "link\t%s\n", st.State)
 			}
-			fmt.Fprintf(tw, "backlog\t%d records, %s\n", st.BacklogRecords, bytesHuman(int64(st.BacklogBytes)))
+			fmt.Fprintf(tw, "backlog\t%d records, %s\n", st.BacklogRecords, bytesize.Size(st.BacklogBytes))
 			if st.OldestUnsynced != nil {
 				fmt.Fprintf(tw, "oldest unsynced\t%s ago\n", time.Since(st.OldestUnsynced.AsTime()).Round(time.Second))
 			}
@@ -47,7 +48,7 @@ func (a *app) syncCommand() *cobra.Command {
 				fmt.Fprintf(tw, "last success\t%s\n", st.LastSuccess.AsTime().Local().Format(time.RFC3339))
 			}
 			if st.Enabled {
-				fmt.Fprintf(tw, "sent today\t%s\n", bytesHuman(int64(st.BytesSentToday)))
+				fmt.Fprintf(tw, "sent today\t%s\n", bytesize.Size(st.BytesSentToday))
 				fmt.Fprintf(tw, "sent\t%d records in %d batches; %d dial attempts\n", st.RecordsSent, st.BatchesSent, st.DialAttempts)
 			}
 			if st.LastError != "" {

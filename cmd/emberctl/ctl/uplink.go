@@ -1,8 +1,6 @@
 package ctl
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ember-edge/ember/internal/tlsconf"
 	"github.com/ember-edge/ember/sync/consumer"
 )
 
@@ -92,23 +91,10 @@ func (a *app) consume(f consumeFlags) error {
 		Username: f.username, Password: f.password,
 		Logger: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	if f.ca != "" || f.tlsCert != "" || strings.HasPrefix(f.url, "ssl:") || strings.HasPrefix(f.url, "mqtts:") || strings.HasPrefix(f.url, "tls:") {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12}
-		if f.ca != "" {
-			pem, err := os.ReadFile(f.ca)
-			if err != nil {
-				return fmt.Errorf("--ca: %w", err)
-			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return fmt.Errorf("--ca %s holds no PEM certificate", f.ca)
-			}
-		}
-		if f.tlsCert != "" {
-			cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
-			if err != nil {
-				return fmt.Errorf("--tls-cert/--tls-key: %w", err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
+		tc, err := tlsconf.Client{CA: f.ca, Cert: f.tlsCert, Key: f.tlsKey, Keys: tlsconf.Keys{
+			CA: "--ca", Cert: "--tls-cert", Key: "--tls-key"}}.Config()
+		if err != nil {
+			return err
 		}
 		o.TLS = tc
 	}
