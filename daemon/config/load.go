@@ -293,6 +293,9 @@ func (c *Config) derive() {
 		if p.Classification == "" {
 			p.Classification = "shared"
 		}
+		if p.DeadLetterPayload == "" {
+			p.DeadLetterPayload = "digest"
+		}
 		if p.Backlog.Overflow == "" {
 			p.Backlog.Overflow = "reject"
 		}

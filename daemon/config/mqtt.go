@@ -122,6 +122,10 @@ type Pipeline struct {
 	Priority *int `yaml:"priority"`
 	// Classification is shared (may leave the device) or local.
 	Classification string `yaml:"classification"`
+	// DeadLetterPayload says what a dead letter keeps of a payload that is
+	// not JSON: digest (its size and sha256; the default, since no
+	// redaction rule can reach inside such bytes) or raw (the bytes).
+	DeadLetterPayload string `yaml:"dead_letter_payload"`
 }
 
 // Params are a pipeline's sampling parameters; unset ones take defaults.

@@ -304,6 +304,11 @@ func (c *Config) validatePipelines(bad badFunc) {
 		default:
 			bad(p+".classification", "%q is not one of shared, local", pl.Classification)
 		}
+		switch pl.DeadLetterPayload {
+		case "digest", "raw":
+		default:
+			bad(p+".dead_letter_payload", "%q is not one of digest, raw", pl.DeadLetterPayload)
+		}
 		if (pl.Coalesce.Key == "") != (pl.Coalesce.Window == 0) {
 			bad(p+".coalesce", "key and window must be set together")
 		}

@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"time"
 	"unicode/utf8"
@@ -11,26 +13,46 @@ import (
 
 // deadLetter is what a dead-letter record and error message hold.
 type deadLetter struct {
-	Kind       string         `json:"kind"`
-	Seq        uint64         `json:"seq"`
-	DeviceID   string         `json:"device_id"`
-	Pipeline   string         `json:"pipeline,omitempty"`
-	JobID      uint64         `json:"job_id,omitempty"`
-	Reason     string         `json:"reason"`
-	Error      string         `json:"error,omitempty"`
-	Topic      string         `json:"topic,omitempty"`
-	Payload    string         `json:"payload,omitempty"`
-	PayloadB64 []byte         `json:"payload_base64,omitempty"`
-	Output     string         `json:"output,omitempty"`
-	Input      map[string]any `json:"input,omitempty"`
-	RequestID  string         `json:"request_id,omitempty"`
-	CreatedAt  time.Time      `json:"created_at"`
+	Kind       string `json:"kind"`
+	Seq        uint64 `json:"seq"`
+	DeviceID   string `json:"device_id"`
+	Pipeline   string `json:"pipeline,omitempty"`
+	JobID      uint64 `json:"job_id,omitempty"`
+	Reason     string `json:"reason"`
+	Error      string `json:"error,omitempty"`
+	Topic      string `json:"topic,omitempty"`
+	Payload    string `json:"payload,omitempty"`
+	PayloadB64 []byte `json:"payload_base64,omitempty"`
+	// PayloadSize and PayloadSHA256 stand for a payload that is not JSON:
+	// no redaction rule can reach inside such bytes, so they stay home.
+	PayloadSize   int    `json:"payload_size,omitempty"`
+	PayloadSHA256 string `json:"payload_sha256,omitempty"`
+	Output        string `json:"output,omitempty"`
+	// Input is the message's fields (a job's dead letter) or, for a
+	// refused message whose payload is JSON, the payload itself: under
+	// input as in a result, so the same redaction field rules reach it.
+	Input     any       `json:"input,omitempty"`
+	RequestID string    `json:"request_id,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // maxDeadPayload bounds the payload kept in a dead letter.
 const maxDeadPayload = 64 << 10
 
-func setPayload(dl *deadLetter, payload []byte) {
+// setPayload puts a refused message's payload into its dead letter: a
+// JSON payload as JSON (redaction rules apply field by field on the way
+// upstream), any other payload as its size and sha256 only, unless raw
+// (the pipeline's dead_letter_payload: raw) keeps its bytes.
+func setPayload(dl *deadLetter, payload []byte, raw bool) {
+	if len(payload) <= maxDeadPayload && json.Valid(payload) {
+		dl.Input = json.RawMessage(payload)
+		return
+	}
+	if !raw {
+		sum := sha256.Sum256(payload)
+		dl.PayloadSize, dl.PayloadSHA256 = len(payload), hex.EncodeToString(sum[:])
+		return
+	}
 	if len(payload) > maxDeadPayload {
 		payload = payload[:maxDeadPayload]
 	}

@@ -180,7 +180,7 @@ func (x *Executor) shape(o pipeline.Output, text string) (json.RawMessage, error
 func (x *Executor) finish(ctx context.Context, j store.Job, req pipeline.Request, lm inference.Generator, output json.RawMessage, res inference.Result) {
 	sum, _ := x.reg.SHA256(lm.Name())
 	rec := store.Record{Kind: store.KindResult, DeviceID: x.opts.DeviceID, Pipeline: j.Pipeline, Priority: j.Priority,
-		Classification: x.classification(j.Pipeline)}
+		Classification: req.Class()}
 	r, err := x.st.FinishJob(context.WithoutCancel(ctx), j.ID, rec, func(r *store.Record) error {
 		var err error
 		r.Data, err = json.Marshal(Result{
@@ -208,9 +208,12 @@ func (x *Executor) finish(ctx context.Context, j store.Job, req pipeline.Request
 // fail ends a job with a dead letter and reports it on the error topic.
 func (x *Executor) fail(ctx context.Context, j store.Job, req pipeline.Request, reason string, cause error, output string) {
 	dl := deadLetter{Kind: store.KindDeadLetter, DeviceID: x.opts.DeviceID, Pipeline: j.Pipeline, JobID: j.ID,
-		Reason: reason, Error: errString(cause), Topic: req.Topic, Output: output, Input: req.Input, RequestID: req.RequestID}
+		Reason: reason, Error: errString(cause), Topic: req.Topic, Output: output, RequestID: req.RequestID}
+	if req.Input != nil {
+		dl.Input = req.Input
+	}
 	rec := store.Record{Kind: store.KindDeadLetter, DeviceID: x.opts.DeviceID, Pipeline: j.Pipeline, Priority: j.Priority,
-		Classification: x.classification(j.Pipeline)}
+		Classification: req.Class()}
 	r, err := x.st.FailJob(context.WithoutCancel(ctx), j.ID, store.JobRunning, reason+": "+errString(cause), rec, func(r *store.Record) error {
 		dl.Seq, dl.CreatedAt = r.Seq, r.CreatedAt
 		var err error
@@ -259,11 +262,4 @@ func (x *Executor) stopped(ctx context.Context, j store.Job) {
 	if err == nil {
 		x.events.publish(cancelled)
 	}
-}
-
-func (x *Executor) classification(pipelineName string) string {
-	if p, ok := x.pipes.Snapshot().Get(pipelineName); ok {
-		return p.Config().Classification
-	}
-	return store.ClassShared
 }

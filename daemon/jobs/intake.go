@@ -118,7 +118,7 @@ func (in *Intake) ingestOne(ctx context.Context, p *pipeline.Pipeline, msg pipel
 		if err != nil {
 			return err
 		}
-		in.accepted(ctx, res, cfg.Name, *cfg.Priority, cfg.Classification, prep.Request.Reply)
+		in.accepted(ctx, res, cfg.Name, *cfg.Priority, prep.Request.Reply)
 		return nil
 	}
 }
@@ -134,7 +134,7 @@ func redelivery(msg pipeline.Message) *store.Redelivery {
 
 // accepted counts an enqueue's outcome and tells watchers and the
 // dispatcher.
-func (in *Intake) accepted(ctx context.Context, res store.EnqueueResult, pipelineName string, priority int, class string, reply pipeline.Reply) {
+func (in *Intake) accepted(ctx context.Context, res store.EnqueueResult, pipelineName string, priority int, reply pipeline.Reply) {
 	switch {
 	case res.Duplicate:
 		in.stats.duplicates.Add(1)
@@ -143,20 +143,22 @@ func (in *Intake) accepted(ctx context.Context, res store.EnqueueResult, pipelin
 		in.stats.coalesced.Add(1)
 	}
 	if res.Dropped != 0 {
-		in.droppedJob(ctx, res.Dropped, pipelineName, priority, class, reply)
+		in.droppedJob(ctx, res.Dropped, pipelineName, priority, reply)
 	}
 	in.events.publish(res.Job)
 	in.wake()
 }
 
 // droppedJob writes the dead letter of a job that drop_oldest dropped.
-func (in *Intake) droppedJob(ctx context.Context, id uint64, pipelineName string, priority int, class string, reply pipeline.Reply) {
+// It keeps the classification the dropped job was accepted with.
+func (in *Intake) droppedJob(ctx context.Context, id uint64, pipelineName string, priority int, reply pipeline.Reply) {
 	j, err := in.st.Job(id)
 	if err != nil {
 		return
 	}
+	req, _ := pipeline.DecodeRequest(j.Request) // unreadable: local
 	dl := deadLetter{Kind: store.KindDeadLetter, DeviceID: in.opts.DeviceID, Pipeline: pipelineName, JobID: id, Reason: j.Error}
-	rec, err := in.appendDeadLetter(ctx, dl, store.Record{Pipeline: pipelineName, JobID: id, Priority: priority, Classification: class})
+	rec, err := in.appendDeadLetter(ctx, dl, store.Record{Pipeline: pipelineName, JobID: id, Priority: priority, Classification: req.Class()})
 	if err != nil {
 		in.log.Error("record dropped job", "job", id, "err", err)
 		return
@@ -175,8 +177,8 @@ func (in *Intake) refuse(ctx context.Context, p *pipeline.Pipeline, msg pipeline
 		Kind: store.KindDeadLetter, DeviceID: in.opts.DeviceID, Pipeline: cfg.Name, Reason: reason,
 		Error: errString(cause), Topic: msg.Topic,
 	}
-	setPayload(&dl, msg.Payload)
-	rec, err := in.appendDeadLetter(ctx, dl, store.Record{Pipeline: cfg.Name, Priority: *cfg.Priority, Classification: cfg.Classification})
+	setPayload(&dl, msg.Payload, cfg.DeadLetterPayload == "raw")
+	rec, err := in.appendDeadLetter(ctx, dl, store.Record{Pipeline: cfg.Name, Priority: *cfg.Priority, Classification: classOf(cfg.Classification)})
 	if err != nil {
 		return err
 	}
@@ -193,4 +195,9 @@ func contentHash(msg pipeline.Message) [32]byte {
 	var out [32]byte
 	h.Sum(out[:0])
 	return out
+}
+
+// classOf is a configured classification, failing closed.
+func classOf(c string) string {
+	return pipeline.Request{Classification: c}.Class()
 }

@@ -261,7 +261,10 @@ func TestMalformedMessagesAreDeadLettersAndThePipelineGoesOn(t *testing.T) {
 		t.Fatalf("a malformed message must still be acknowledged once its dead letter is stored: %v", err)
 	}
 	pub := h.pub.next(t, "ember/v1/press-07/error/alarms")
-	if !strings.Contains(string(pub.payload), "not valid JSON") || !strings.Contains(string(pub.payload), `"payload":"{not json"`) {
+	// Bytes that are not JSON are no redaction rule's reach: the dead
+	// letter keeps their size and digest, never the bytes.
+	if !strings.Contains(string(pub.payload), "not valid JSON") || !strings.Contains(string(pub.payload), `"payload_size":9`) ||
+		strings.Contains(string(pub.payload), "not json\"") {
 		t.Fatalf("error message %s", pub.payload)
 	}
 	if err := h.q.Intake.Ingest(ctx, mqttMsg("plant/line3/p1/alarm", `{"id":"ok","code":"E1","temp":1}`, 2)); err != nil {
@@ -288,7 +291,7 @@ func TestBacklogRejectTellsTheProducer(t *testing.T) {
 		}
 	}
 	pub := h.pub.next(t, "ember/v1/press-07/error/held")
-	if !strings.Contains(string(pub.payload), "backlog is full") || !strings.Contains(string(pub.payload), `"payload":"m2"`) {
+	if !strings.Contains(string(pub.payload), "backlog is full") || !strings.Contains(string(pub.payload), `"payload_size":2`) {
 		t.Fatalf("error message %s", pub.payload)
 	}
 	if b, _ := h.st.Backlog(); b["held"] != 2 {
@@ -529,4 +532,99 @@ func TestGovernorsHoldAndRefuseLowPriorityWork(t *testing.T) {
 	}
 	h.q.Intake.Ingest(ctx, mqttMsg("plant/alarm", "still taken", 4))
 	h.pub.next(t, "ember/v1/press-07/result/alarm")
+}
+
+// A refused message's payload reaches its dead letter as JSON when it is
+// JSON (so redaction rules apply field by field upstream), as its size
+// and sha256 when it is not, and whole only when the pipeline asks.
+func TestDeadLettersKeepPayloadsRedactionCanReach(t *testing.T) {
+	h := start(t, `
+  - name: digest
+    match: plant/digest
+    prompt: "{{.missing_field}}"
+  - name: raw
+    match: plant/raw
+    decode: text
+    prompt: "{{.text}}"
+    backlog: {max: 1, overflow: reject}
+    dead_letter_payload: raw
+`, false)
+	cases := []struct {
+		topic, payload string
+		want, never    string
+	}{
+		{"plant/digest", `{"operator":"alice@example.com"}`, `"input":{"operator":"alice@example.com"}`, `"payload"`},
+		{"plant/digest", "serial A1-77 \xff", `"payload_sha256":"`, "A1-77"},
+		{"plant/raw", "first", "", ""},
+		{"plant/raw", "second, kept raw", `"payload":"second, kept raw"`, `"payload_sha256"`},
+	}
+	for i, c := range cases {
+		if err := h.q.Intake.Ingest(ctx, mqttMsg(c.topic, c.payload, uint16(i+1))); err != nil {
+			t.Fatal(err)
+		}
+		if c.want == "" {
+			continue
+		}
+		pub := h.pub.next(t, "ember/v1/press-07/error/"+strings.TrimPrefix(c.topic, "plant/"))
+		if !strings.Contains(string(pub.payload), c.want) || strings.Contains(string(pub.payload), c.never) {
+			t.Errorf("%s %q: dead letter %s, want %s and never %s", c.topic, c.payload, pub.payload, c.want, c.never)
+		}
+	}
+}
+
+// A job's classification is fixed when it is accepted: a local pipeline
+// renamed or removed while its jobs wait does not send their results
+// (with their input) upstream, and requests no pipeline classifies are
+// local.
+func TestClassificationIsFixedWhenAJobIsAccepted(t *testing.T) {
+	h := start(t, `
+  - name: secret
+    match: plant/secret
+    decode: text
+    classification: local
+    prompt: "{{.text}}"
+    max_tokens: 2
+`, false) // the model is not loaded: the job waits
+	if err := h.q.Intake.Ingest(ctx, mqttMsg("plant/secret", "recipe 42", 1)); err != nil {
+		t.Fatal(err)
+	}
+	// The config is edited: the pipeline is renamed, now shared.
+	if _, err := h.set.SetLocal(mustPipelines(t, `
+- {name: renamed, match: plant/secret, decode: text, prompt: "{{.text}}", max_tokens: 2}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.q.Intake.Submit(ctx, pipeline.Request{Prompt: []inference.Segment{{Text: "hi", Data: true}}, MaxTokens: 2,
+		Output: pipeline.Output{Format: "text"}}, 6); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.Load(engine.ModelSpec{Name: "tiny", Path: h.cfg.Models[0].Path}); err != nil {
+		t.Fatal(err)
+	}
+	h.q.Dispatcher.Poke()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		recs, _ := h.st.Records(store.RecordFilter{Kind: store.KindResult})
+		if len(recs) == 2 {
+			for _, r := range recs {
+				if r.Classification != store.ClassLocal {
+					t.Errorf("result of %s is %s, want local", r.Pipeline, r.Classification)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d results", len(recs))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func mustPipelines(t *testing.T, yamlDefs string) []config.Pipeline {
+	t.Helper()
+	defs, err := config.ParsePipelines([]byte(yamlDefs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return defs
 }

@@ -49,6 +49,10 @@ type Options struct {
 	DedupWindow time.Duration
 	// MaxPayload refuses larger messages (dead letter).
 	MaxPayload int
+	// DirectClassification classifies direct MQTT requests and gRPC
+	// submissions, which no pipeline classifies: "shared", or local (the
+	// default: what nobody classified does not leave the device).
+	DirectClassification string
 	// Concurrency bounds jobs running at once; 0 follows the engine: one
 	// per sequence slot of the loaded models.
 	Concurrency int

@@ -67,8 +67,9 @@ func (in *Intake) IngestRequest(ctx context.Context, msg pipeline.Message, model
 		in.stats.rejected.Add(1)
 		dl := deadLetter{Kind: store.KindDeadLetter, DeviceID: in.opts.DeviceID, Pipeline: DirectPipeline,
 			Reason: "the request is malformed", Error: err.Error(), Topic: msg.Topic, RequestID: dr.ID}
-		setPayload(&dl, msg.Payload)
-		rec, aerr := in.appendDeadLetter(ctx, dl, store.Record{Pipeline: DirectPipeline, Priority: directPriority})
+		setPayload(&dl, msg.Payload, false)
+		rec, aerr := in.appendDeadLetter(ctx, dl, store.Record{Pipeline: DirectPipeline, Priority: directPriority,
+			Classification: in.directClass()})
 		if aerr != nil {
 			return aerr
 		}
@@ -81,6 +82,7 @@ func (in *Intake) IngestRequest(ctx context.Context, msg pipeline.Message, model
 	req := pipeline.Request{
 		Model: model, Messages: dr.Messages, Raw: dr.Raw, MaxTokens: dr.Params.MaxTokens,
 		Params: dr.Params.Params, Output: dr.Output, Reply: reply, Topic: msg.Topic, RequestID: dr.ID,
+		Classification: in.directClass(),
 	}
 	if dr.Prompt != "" {
 		req.Prompt = []inference.Segment{{Text: dr.Prompt, Data: true}}
@@ -129,6 +131,9 @@ func (in *Intake) Submit(ctx context.Context, req pipeline.Request, priority int
 	if len(req.Prompt) == 0 && len(req.Messages) == 0 {
 		return store.Job{}, fmt.Errorf("%w: give a prompt or messages", inference.ErrInvalidRequest)
 	}
+	if req.Classification == "" {
+		req.Classification = in.directClass()
+	}
 	e := store.Enqueue{}
 	if req.RequestID != "" {
 		e.DedupKey, e.DedupWindow = "grpc\x00"+req.RequestID, in.opts.DedupWindow
@@ -150,6 +155,10 @@ func (in *Intake) enqueue(ctx context.Context, req pipeline.Request, pipelineNam
 	if err != nil {
 		return 0, err
 	}
-	in.accepted(ctx, res, pipelineName, priority, store.ClassShared, req.Reply)
+	in.accepted(ctx, res, pipelineName, priority, req.Reply)
 	return res.ID, nil
 }
+
+// directClass is the classification of direct MQTT requests and gRPC
+// submissions: configured, local unless the config says shared.
+func (in *Intake) directClass() string { return classOf(in.opts.DirectClassification) }

@@ -250,9 +250,10 @@ func (p *Pipeline) Prepare(msg Message, maxPayload int) (Prepared, error) {
 			Broker: msg.Broker, Topic: pubTopic, QoS: byte(*p.cfg.Publish.QoS), Retain: p.cfg.Publish.Retain,
 			ErrorTopic: errTopic,
 		},
-		Input:     fields,
-		Topic:     msg.Topic,
-		RequestID: id,
+		Input:          fields,
+		Topic:          msg.Topic,
+		RequestID:      id,
+		Classification: p.cfg.Classification,
 	}
 	prep := Prepared{Request: req, CoalesceKey: plain(segments(coalesceKey))}
 	if id != "" {

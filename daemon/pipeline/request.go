@@ -28,7 +28,28 @@ type Request struct {
 	Input     map[string]any `json:"input,omitempty"`
 	Topic     string         `json:"topic,omitempty"`
 	RequestID string         `json:"request_id,omitempty"`
+	// Classification is fixed when the job is accepted and carried to its
+	// result and dead letter: renaming or removing the pipeline later
+	// cannot change where the data may go. Empty (a job queued by an
+	// older emberd) counts as local.
+	Classification string `json:"classification,omitempty"`
 }
+
+// Class returns the request's classification; unknown means local, so
+// that a gap fails closed.
+func (r Request) Class() string {
+	if r.Classification == ClassShared {
+		return ClassShared
+	}
+	return ClassLocal
+}
+
+// The classifications: shared data may leave the device (redacted),
+// local data never does.
+const (
+	ClassShared = "shared"
+	ClassLocal  = "local"
+)
 
 // Params are sampling parameters; nil leaves the engine's default.
 type Params struct {

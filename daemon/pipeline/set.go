@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,6 +60,9 @@ func (s *Set) SetFleet(defs []config.Pipeline) error {
 
 // swap compiles local with fromFleet over it and installs the result.
 func (s *Set) swap(local, fromFleet []config.Pipeline) (*Snapshot, error) {
+	if err := keepsLocalLocal(local, fromFleet); err != nil {
+		return nil, err
+	}
 	ps, err := CompileAll(Merge(local, fromFleet), s.deviceID)
 	if err != nil {
 		return nil, err
@@ -197,6 +201,27 @@ func CompileAll(defs []config.Pipeline, deviceID string) ([]*Pipeline, error) {
 		out = append(out, p)
 	}
 	return out, errors.Join(errs...)
+}
+
+// ErrDeclassify is returned when a fleet bundle would replace a pipeline
+// the device classifies local with one that is not: data the site keeps
+// must not start leaving because a bundle said so.
+var ErrDeclassify = errors.New("a fleet bundle cannot make a local pipeline shared")
+
+func keepsLocalLocal(local, fromFleet []config.Pipeline) error {
+	isLocal := map[string]bool{}
+	for _, p := range local {
+		if (Request{Classification: p.Classification}).Class() == ClassLocal {
+			isLocal[p.Name] = true
+		}
+	}
+	var errs []error
+	for _, p := range fromFleet {
+		if isLocal[p.Name] && (Request{Classification: p.Classification}).Class() != ClassLocal {
+			errs = append(errs, fmt.Errorf("pipeline %q: %w (the device's config classifies it local; the bundle says %q)", p.Name, ErrDeclassify, p.Classification))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Merge puts the fleet's pipelines over the config's: a fleet bundle

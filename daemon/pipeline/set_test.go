@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,4 +127,24 @@ func TestSetTellsSubscribersOfEveryChange(t *testing.T) {
 	}
 	stop()
 	s.SetFleet(nil) // a stopped subscriber is not blocked on, nor told
+}
+
+func TestAFleetBundleCannotMakeALocalPipelineShared(t *testing.T) {
+	s := NewSet("press-07")
+	if _, err := s.SetLocal(defs(t, `- {name: recipes, match: plant/recipes, decode: text, classification: local, prompt: "{{.text}}"}`)); err != nil {
+		t.Fatal(err)
+	}
+	err := s.SetFleet(defs(t, `- {name: recipes, match: plant/recipes, decode: text, classification: shared, prompt: "{{.text}}"}`))
+	if !errors.Is(err, ErrDeclassify) || !strings.Contains(err.Error(), `"recipes"`) {
+		t.Fatalf("SetFleet = %v, want ErrDeclassify naming the pipeline", err)
+	}
+	if p, _ := s.Snapshot().Get("recipes"); p.Config().Classification != "local" {
+		t.Fatal("the refused bundle replaced the local pipeline")
+	}
+	// A bundle that keeps it local, or adds shared pipelines of its own, is fine.
+	if err := s.SetFleet(defs(t, `
+- {name: recipes, match: plant/recipes2, decode: text, classification: local, prompt: "{{.text}}"}
+- {name: summaries, match: plant/summary, decode: text, classification: shared, prompt: "{{.text}}"}`)); err != nil {
+		t.Fatal(err)
+	}
 }

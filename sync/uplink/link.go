@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+
+	"github.com/ember-edge/ember/sync/redact"
 )
 
 // Link lets other parts of the daemon (the fleet updater) use the
@@ -14,6 +16,10 @@ import (
 // down, and Notify reports the link going up and down.
 type Link struct {
 	log *slog.Logger
+	// red redacts everything published through the link (the fleet's
+	// reported status): the same rules as the records, for every byte
+	// that leaves.
+	red *redact.Redactor
 
 	mu     sync.Mutex
 	c      conn // nil while down
@@ -45,14 +51,18 @@ func (l *Link) Subscribe(topic string, handler func(payload []byte)) error {
 	return c.subscribe(topic, handler)
 }
 
-// Publish sends payload on topic at QoS 1 and waits for the broker's
-// PUBACK. It returns ErrOffline at once while the link is down.
+// Publish sends payload, redacted by the uplink's rules, on topic at
+// QoS 1 and waits for the broker's PUBACK. It returns ErrOffline at once
+// while the link is down.
 func (l *Link) Publish(topic string, payload []byte, retain bool) error {
 	l.mu.Lock()
 	c := l.c
 	l.mu.Unlock()
 	if c == nil {
 		return ErrOffline
+	}
+	if l.red != nil {
+		payload = l.red.Redact(payload)
 	}
 	return c.publishWait(topic, payload, retain)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ember-edge/ember/internal/testkit"
 	"github.com/ember-edge/ember/sync/fleet"
+	"github.com/ember-edge/ember/sync/redact"
 	"github.com/ember-edge/ember/sync/uplink"
 )
 
@@ -26,7 +27,8 @@ func TestFleetLinkOverTheUplink(t *testing.T) {
 	st := uplink.OpenTestStore(t)
 	u, err := uplink.New(uplink.Options{URL: proxy.URL(), Fleet: "plant", Device: "dev-1",
 		Outbox: uplink.StoreOutbox{Store: st}, BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
-		KeepAlive: time.Second, AckTimeout: 5 * time.Second, Logger: logger()})
+		KeepAlive: time.Second, AckTimeout: 5 * time.Second, Logger: logger(),
+		Redact: []redact.Rule{{Builtin: "email"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,13 +65,14 @@ func TestFleetLinkOverTheUplink(t *testing.T) {
 	runUplink(t, u)
 	count := func() (int, int) { mu.Lock(); defer mu.Unlock(); return len(events), len(desired) }
 	waitUntil(t, 10*time.Second, "the link up and the retained manifest", func() bool { e, d := count(); return e >= 1 && d >= 1 })
-	if err := link.Publish("fleet/v1/plant/dev-1/reported", []byte("phase=idle"), true); err != nil {
+	// What the fleet updater reports leaves redacted, like every record.
+	if err := link.Publish("fleet/v1/plant/dev-1/reported", []byte(`{"phase": "idle", "reason": "mail ops@plant.example"}`), true); err != nil {
 		t.Fatalf("Publish while up: %v", err)
 	}
 	select {
 	case p := <-reported:
-		if string(p) != "phase=idle" {
-			t.Errorf("reported %q", p)
+		if string(p) != `{"phase":"idle","reason":"mail [REDACTED]"}` {
+			t.Errorf("reported %s", p)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the operator heard no report")

@@ -60,7 +60,7 @@ func New(opts Options) (*Uplink, error) {
 	log := o.Logger.With("component", "uplink", "broker", o.URL)
 	u := &Uplink{
 		o: o, log: log, red: red, sched: sched, topics: o.Topics.Resolve(o.Fleet, o.Device),
-		link:    &Link{log: log},
+		link:    &Link{log: log, red: red},
 		trigger: make(chan struct{}, 1), poke: make(chan struct{}, 1),
 		backoff: backoff{min: o.BackoffMin, max: o.BackoffMax, rand: rnd},
 		bucket:  newBucket(o.Bandwidth),
