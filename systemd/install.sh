@@ -58,17 +58,31 @@ sed -e "s#/usr/local/bin/emberd#$BINDIR/emberd#g" -e "s#/etc/ember/#$SYSCONFDIR/
 chmod 0644 "$D$SYSTEMDUNITDIR/emberd.service.tmp"
 mv "$D$SYSTEMDUNITDIR/emberd.service.tmp" "$D$SYSTEMDUNITDIR/emberd.service"
 install -m 0644 systemd/ember.sysusers "$D$SYSUSERSDIR/ember.conf"
-install -m 0644 systemd/ember.tmpfiles "$D$TMPFILESDIR/ember.conf"
+sed -e "s#/etc/ember/#$SYSCONFDIR/ember/#g" systemd/ember.tmpfiles >"$D$TMPFILESDIR/ember.conf"
+chmod 0644 "$D$TMPFILESDIR/ember.conf"
 say "emberd.service -> $D$SYSTEMDUNITDIR, ember.conf -> $D$SYSUSERSDIR and $D$TMPFILESDIR"
 
+# The config may hold broker passwords: 0640 root:ember, readable by emberd
+# and by no other user. The ember group may not exist yet (systemd-sysusers
+# comes after make install); the tmpfiles.d entry sets the group then. In a
+# staged tree (DESTDIR) the target's group id is unknown: the entry sets it
+# at the target's first boot.
 cfg="$D$SYSCONFDIR/ember/ember.yaml"
 if [ -e "$cfg" ]; then
 	say "keeping the existing $cfg (the shipped default is $DOCDIR/ember.yaml)"
+	if [ -n "$(find "$cfg" -perm /o=rwx)" ]; then
+		say "WARNING: $cfg is readable by every user and may hold broker passwords: chmod 0640 $SYSCONFDIR/ember/ember.yaml && chgrp ember $SYSCONFDIR/ember/ember.yaml (systemd-tmpfiles --create does it)"
+	fi
 else
 	sed -e "s#/usr/local/lib/ember/llama#$EMBER_LIBDIR#g" systemd/ember.yaml >"$cfg.tmp"
-	chmod 0644 "$cfg.tmp"
+	chmod 0640 "$cfg.tmp"
+	group="group ember once systemd-tmpfiles --create has run"
+	if [ -z "$D" ] && [ "$(id -u)" = 0 ] && getent group ember >/dev/null; then
+		chown root:ember "$cfg.tmp"
+		group="root:ember"
+	fi
 	mv "$cfg.tmp" "$cfg"
-	say "default config -> $cfg"
+	say "default config -> $cfg (0640, $group)"
 fi
 
 sed -e "s#/usr/local/lib/ember/llama#$EMBER_LIBDIR#g" systemd/ember.yaml >"$D$DOCDIR/ember.yaml"
@@ -86,7 +100,7 @@ if [ -z "$D" ]; then
 
 Next, as root:
   systemd-sysusers $SYSUSERSDIR/ember.conf
-  systemd-tmpfiles --create $TMPFILESDIR/ember.conf
+  systemd-tmpfiles --create $TMPFILESDIR/ember.conf   # also: $SYSCONFDIR/ember/ember.yaml 0640 root:ember
   systemctl daemon-reload
   systemctl enable --now emberd
   usermod -aG ember TECHNICIAN      # who may use /run/ember/ember.sock

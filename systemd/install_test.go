@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,7 +27,7 @@ func TestInstallTree(t *testing.T) {
 		{"usr/local/lib/systemd/system/emberd.service", 0o644},
 		{"usr/local/lib/sysusers.d/ember.conf", 0o644},
 		{"usr/local/lib/tmpfiles.d/ember.conf", 0o644},
-		{"etc/ember/ember.yaml", 0o644},
+		{"etc/ember/ember.yaml", 0o640},
 		{"usr/local/lib/ember/llama/libggml-base.so", 0o644},
 		{"usr/local/share/doc/ember/jetson-gpu.conf", 0o644},
 		{"usr/local/share/doc/ember/systemd.md", 0o644},
@@ -41,6 +42,18 @@ func TestInstallTree(t *testing.T) {
 		if fi.Mode().Perm() != f.mode || !fi.Mode().IsRegular() {
 			t.Errorf("%s: mode %v, want %v", f.path, fi.Mode(), f.mode)
 		}
+	}
+	// The config may hold broker passwords: no other user reads it. Its
+	// group is set by the tmpfiles.d entry once the ember group exists
+	// (TestSysusersAndTmpfiles); staged, it belongs to whoever installed.
+	if fi, err := os.Stat(filepath.Join(d, "etc/ember/ember.yaml")); err == nil {
+		if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != os.Geteuid() {
+			t.Errorf("etc/ember/ember.yaml: owner %d, want %d", st.Uid, os.Geteuid())
+		}
+	}
+	tmpfiles, _ := os.ReadFile(filepath.Join(d, "usr/local/lib/tmpfiles.d/ember.conf"))
+	if !regexp.MustCompile(`(?m)^z /etc/ember/ember\.yaml 0640 root ember -$`).Match(tmpfiles) {
+		t.Errorf("the installed tmpfiles.d entry does not set the config's mode and group:\n%s", tmpfiles)
 	}
 	// yzma opens libllama.so and libggml.so by name: the links survive.
 	lib := filepath.Join(d, "usr/local/lib/ember/llama")
@@ -144,7 +157,11 @@ func TestInstallKeepsLocalConfigAndGPULibraries(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(gpuLib, "libllama.so")); string(got) != "cuda build" {
 		t.Errorf("the CUDA libraries were replaced")
 	}
-	for _, want := range []string{"keeping the existing " + cfgPath, "keeping the llama.cpp libraries in " + gpuLib} {
+	if fi, _ := os.Stat(cfgPath); fi == nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("the local config's mode was changed: %v", fi)
+	}
+	for _, want := range []string{"keeping the existing " + cfgPath, "keeping the llama.cpp libraries in " + gpuLib,
+		"WARNING: " + cfgPath + " is readable by every user"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("make install did not say %q:\n%s", want, out)
 		}
@@ -196,21 +213,26 @@ func TestSysusersAndTmpfiles(t *testing.T) {
 	if uid == "" || !strings.Contains(string(group), "ember:x:"+gid+":") {
 		t.Fatalf("no ember user and group:\n%s\n%s", passwd, group)
 	}
+	// A config an older install left world-readable is tightened.
+	os.MkdirAll(filepath.Join(root, "etc/ember"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/ember/ember.yaml"), []byte("version: 1\n"), 0o644)
 	mustRun(t, "systemd-tmpfiles", "--create", "--root="+root)
 	for _, c := range []struct {
-		path string
-		mode fs.FileMode
+		path     string
+		mode     fs.FileMode
+		uid, gid string
 	}{
-		{"var/lib/ember", 0o750},
-		{"var/lib/ember/import", 0o770 | fs.ModeSetgid},
+		{"var/lib/ember", 0o750, uid, gid},
+		{"var/lib/ember/import", 0o770 | fs.ModeSetgid, uid, gid},
+		{"etc/ember/ember.yaml", 0o640, "0", gid},
 	} {
 		fi, err := os.Stat(filepath.Join(root, c.path))
 		if err != nil {
 			t.Fatal(err)
 		}
 		st := fi.Sys().(*syscall.Stat_t)
-		if fi.Mode()&(fs.ModePerm|fs.ModeSetgid) != c.mode || strconv.Itoa(int(st.Uid)) != uid || strconv.Itoa(int(st.Gid)) != gid {
-			t.Errorf("%s: %v %d:%d, want %v %s:%s", c.path, fi.Mode(), st.Uid, st.Gid, c.mode, uid, gid)
+		if fi.Mode()&(fs.ModePerm|fs.ModeSetgid) != c.mode || strconv.Itoa(int(st.Uid)) != c.uid || strconv.Itoa(int(st.Gid)) != c.gid {
+			t.Errorf("%s: %v %d:%d, want %v %s:%s", c.path, fi.Mode(), st.Uid, st.Gid, c.mode, c.uid, c.gid)
 		}
 	}
 }

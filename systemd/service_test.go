@@ -19,8 +19,9 @@ import (
 // checks are what testdata/verify.sh reports, in its order; each must pass.
 var checks = []string{
 	"ready", "status-text", "watchdog-configured", "runs-as-ember", "no-new-privs", "seccomp-filter",
-	"no-capabilities", "protect-system", "private-devices",
+	"no-capabilities", "protect-system", "private-devices", "noexec-writable", "resource-limits",
 	"owner:/run/ember/ember.sock", "owner:/run/ember", "owner:/var/lib/ember", "owner:/var/lib/ember/import",
+	"owner:/etc/ember/ember.yaml",
 	"technician-generates", "outsider-refused", "status-json", "import-from-drop-dir", "ffi-probe", "reload",
 	"watchdog-pings", "watchdog-restart", "watchdog-timeout-logged", "goroutine-dump", "serves-after-restart",
 	"clean-stop", "stopping-notified", "runtime-dir-removed",
@@ -109,6 +110,8 @@ func TestServiceUnderSystemd(t *testing.T) {
 	journal, _ := os.ReadFile(filepath.Join(out, "journal.txt"))
 	probeOut, _ := os.ReadFile(filepath.Join(out, "ffiprobe.txt"))
 	t.Logf("ffiprobe in emberd's sandbox:\n%s", probeOut)
+	limits, _ := os.ReadFile(filepath.Join(out, "limits.txt"))
+	t.Logf("emberd's limits: %s", limits)
 	dump := func() {
 		t.Logf("boot.sh: %v\n%s", bootErr, bootOut)
 		t.Logf("journal (last 150 lines):\n%s", tail(string(journal), 150))

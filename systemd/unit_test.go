@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,6 +71,9 @@ func TestUnitVerifies(t *testing.T) {
 		{"bad duration", "WatchdogSec=30s", "WatchdogSec=30 parsecs", false, "Failed to parse sec value"},
 		{"unknown address family", "AF_INET6", "AF_INET7", false, "AF_INET7"},
 		{"misspelled in the drop-in", "SupplementaryGroups=", "SuplementaryGroups=", true, "Unknown key"},
+		{"memory above 100%", "MemoryMax=90%", "MemoryMax=190%", false, "Invalid memory limit"},
+		{"bad tasks limit", "TasksMax=1024", "TasksMax=lots", false, "Invalid maximum tasks value"},
+		{"relative noexec path", "NoExecPaths=/var/lib/ember", "NoExecPaths=var/lib/ember", false, "not absolute"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			text, dropins := unitText, map[string]string{"jetson-gpu.conf": string(jetson)}
@@ -152,5 +156,68 @@ func TestUnitAgreesWithConfig(t *testing.T) {
 	sysusers, _ := os.ReadFile(sourcePath("ember.sysusers"))
 	if !regexp.MustCompile(`(?m)^u ember - "[^"]+" /var/lib/ember`).Match(sysusers) {
 		t.Errorf("ember.sysusers does not create the ember user:\n%s", sysusers)
+	}
+}
+
+// TestUnitResources checks the resource limits and the noexec mounts
+// against what emberd needs: memory as a share of RAM that leaves the OS
+// some, thread and descriptor limits that bound a leak without starving a
+// big gateway, every writable path noexec but the llama.cpp libraries not
+// among them, and IP filtering left to the site (documented, commented).
+func TestUnitResources(t *testing.T) {
+	u := parseUnit(t, sourcePath("emberd.service"))
+	cfg, err := config.Load(sourcePath("ember.yaml"))
+	if err != nil {
+		t.Fatalf("ember.yaml: %v", err)
+	}
+	percent := func(key string) int {
+		v := u.one("Service", key)
+		n, err := strconv.Atoi(strings.TrimSuffix(v, "%"))
+		if !strings.HasSuffix(v, "%") || err != nil {
+			t.Fatalf("%s=%q: want a percentage of RAM, so one unit fits a 4 GiB Pi and a 64 GiB gateway", key, v)
+		}
+		return n
+	}
+	high, max := percent("MemoryHigh"), percent("MemoryMax")
+	if high >= max || max > 95 || high < 50 {
+		t.Errorf("MemoryHigh=%d%% MemoryMax=%d%%: want 50 <= high < max <= 95, leaving the OS the rest", high, max)
+	}
+	if n, err := strconv.Atoi(u.one("Service", "TasksMax")); err != nil || n < 256 {
+		t.Errorf("TasksMax=%s: want a number of at least 256 (Go aborts when it cannot start a thread)", u.one("Service", "TasksMax"))
+	}
+	if n, err := strconv.Atoi(u.one("Service", "LimitNOFILE")); err != nil || n < 4096 {
+		t.Errorf("LimitNOFILE=%s: want a number of at least 4096 (one per MQTT or gRPC connection)", u.one("Service", "LimitNOFILE"))
+	}
+
+	var noexec []string
+	for _, v := range u.get("Service", "NoExecPaths") {
+		for _, p := range strings.Fields(v) {
+			noexec = append(noexec, strings.TrimPrefix(p, "-"))
+		}
+	}
+	for _, want := range []string{cfg.StateDir, filepath.Dir(cfg.GRPC.Socket), "/tmp", "/var/tmp"} {
+		if !slices.Contains(noexec, want) {
+			t.Errorf("NoExecPaths=%v lacks %s, where the sandbox can write", noexec, want)
+		}
+	}
+	for _, p := range noexec {
+		if p == "/" || strings.HasPrefix(cfg.Llama.LibDir+"/", p+"/") || strings.HasPrefix("/usr/local/bin/", p+"/") {
+			t.Errorf("NoExecPaths=%s covers the binary or llama.lib_dir %s", p, cfg.Llama.LibDir)
+		}
+	}
+	// systemd 252 re-mounts an ExecPaths= path writable (systemd/README.md).
+	if got := u.get("Service", "ExecPaths"); got != nil {
+		t.Errorf("ExecPaths=%v: on systemd 252 it undoes ProtectSystem=strict for that path", got)
+	}
+
+	// IP filtering is guidance: commented out, with the form to use.
+	if got := u.get("Service", "IPAddressDeny"); got != nil {
+		t.Errorf("IPAddressDeny=%v: the broker and gRPC may serve the plant network; leave it to a drop-in", got)
+	}
+	text, _ := os.ReadFile(sourcePath("emberd.service"))
+	for _, want := range []string{"#IPAddressDeny=any\n", "#IPAddressAllow=localhost "} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("emberd.service lacks the commented example %q", strings.TrimSpace(want))
+		}
 	}
 }

@@ -79,6 +79,9 @@ func serve(path string) int {
 		return exitConfig
 	}
 	log := daemon.NewLogger(os.Stderr, cfg.Log)
+	for _, w := range cfg.Warnings() {
+		log.Warn("config", "warning", w)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
@@ -111,6 +114,9 @@ func checkConfig(path string) int {
 		return exitUsage
 	}
 	fmt.Printf("config %s is valid\n", path)
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(os.Stderr, "warning: %s\n", w)
+	}
 	if cfg.GRPC.Socket != "" {
 		fmt.Printf("  socket: %s\n", cfg.GRPC.Socket)
 	}

@@ -154,6 +154,31 @@ func TestCheckConfigNamesEveryProblemWithItsLine(t *testing.T) {
 	}
 }
 
+// A password that would cross the network unencrypted is a warning, not
+// an error: check-config prints it and passes, emberd logs it and starts.
+func TestPlainPasswordIsAWarning(t *testing.T) {
+	const want = "uplink.url: the broker password is sent unencrypted to tcp://192.0.2.1:1883"
+	cfg := writeConfig(t, t.TempDir(), "uplink: {url: \"tcp://192.0.2.1:1883\", fleet: plant, username: dev, password: s3cret}\n")
+	check := exec.Command(filepath.Join(binDir, "emberd"), "check-config", "--config", cfg)
+	var out, errb bytes.Buffer
+	check.Stdout, check.Stderr = &out, &errb
+	err := check.Run()
+	stdout, stderr := out.String(), errb.String()
+	if err != nil || !strings.Contains(stdout, "is valid") || !strings.Contains(stderr, "warning: line 12: "+want) {
+		t.Fatalf("check-config: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
+	if strings.Contains(stdout+stderr, "s3cret") {
+		t.Errorf("check-config printed the password:\n%s%s", stdout, stderr)
+	}
+	d := startDaemon(t, cfg)
+	d.cmd.Process.Signal(syscall.SIGTERM) // the log is read once emberd is done writing it
+	<-d.exited
+	d.exited <- nil // for the cleanup
+	if log := d.stderr.String(); !strings.Contains(log, "msg=config") || !strings.Contains(log, want) {
+		t.Errorf("emberd did not log the warning at start:\n%s", log)
+	}
+}
+
 func exitCode(err error) int {
 	if err == nil {
 		return 0

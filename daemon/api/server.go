@@ -219,11 +219,12 @@ func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 	return h(srv, ss)
 }
 
-// listenUnix listens on a unix socket, replacing a stale socket file left
+// listenUnix listens on a unix socket in a directory no other account
+// controls (prepareSocketDir), replacing a stale socket file left
 // by a crash but never a live one or a file that is not a socket.
 func listenUnix(path, mode string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("create socket dir: %w", err)
+	if err := prepareSocketDir(filepath.Dir(path)); err != nil {
+		return nil, err
 	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&os.ModeSocket == 0 {

@@ -43,10 +43,35 @@ case "$ro" in *"Read-only file system"*"Read-only file system"*) pass protect-sy
 # PrivateDevices=: the service's /dev is its own, without the console the
 # booted system has.
 nsenter -t "$pid" -m -- test -e /dev/console && fail private-devices "/dev/console visible" || pass private-devices
+# NoExecPaths=: every place the sandbox can write is mounted noexec, so a
+# file put there cannot be run (the control: /usr/bin/true can).
+ne=$(nsenter -t "$pid" -m -- sh -c 'for d in /var/lib/ember /run/ember /tmp /var/tmp; do
+	case ",$(findmnt -no OPTIONS -T $d)," in *,noexec,*) ;; *) echo "$d is not noexec"; esac
+done
+cp /usr/bin/true /var/lib/ember/.exec-probe && (/var/lib/ember/.exec-probe) 2>/dev/null && echo "ran a file from /var/lib/ember"
+rm -f /var/lib/ember/.exec-probe
+/usr/bin/true || echo "cannot run /usr/bin/true"' 2>&1)
+[ -z "$ne" ] && pass noexec-writable || fail noexec-writable "$ne"
+# Resource limits: as set, and with room to spare at run time.
+lim=""
+[ "$(show TasksMax)" = 1024 ] || lim="$lim TasksMax=$(show TasksMax);"
+threads=$(awk '/^Threads:/ {print $2}' "$st")
+[ "${threads:-9999}" -lt 256 ] || lim="$lim $threads threads;"
+# LimitNOFILE: as set, and Go raised its soft limit to the hard one. (A
+# container whose own hard limit is lower caps it: that is not the unit's.)
+[ "$(show LimitNOFILE)" = 65536 ] || lim="$lim LimitNOFILE=$(show LimitNOFILE);"
+nofile=$(awk '/^Max open files/ {print $4, $5}' "/proc/$pid/limits")
+set -- $nofile
+[ "${1:-0}" = "${2:-1}" ] && [ "$2" -le 65536 ] || lim="$lim open files soft/hard $nofile;"
+for p in MemoryHigh MemoryMax; do
+	case "$(show $p)" in infinity | "") lim="$lim $p=$(show $p);" ;; esac
+done
+[ -z "$lim" ] && pass resource-limits || fail resource-limits "$lim"
+echo "threads=$threads nofile=$nofile MemoryHigh=$(show MemoryHigh) MemoryMax=$(show MemoryMax) TasksMax=$(show TasksMax)" >"$OUT/limits.txt"
 
 # The socket and directories: the ember group is the access list.
 for spec in "/run/ember/ember.sock ember ember 660" "/run/ember ember ember 750" \
-	"/var/lib/ember ember ember 750" "/var/lib/ember/import ember ember 2770"; do
+	"/var/lib/ember ember ember 750" "/var/lib/ember/import ember ember 2770" "/etc/ember/ember.yaml root ember 640"; do
 	set -- $spec
 	got=$(stat -c '%U %G %a' "$1" 2>&1)
 	[ "$got" = "$2 $3 $4" ] && pass "owner:$1" || fail "owner:$1" "got $got, want $2 $3 $4"
