@@ -598,3 +598,37 @@ func TestThreadsAndParallelismChangeWhileServing(t *testing.T) {
 		t.Fatalf("threads %d", m.Threads())
 	}
 }
+
+// A model is loaded from the file that was validated: llama.cpp opens it
+// through the descriptor validation read, so a file swapped in at the
+// path in between (by someone who can write the directory) is never
+// loaded, validated or not.
+func TestLoadUsesTheFileThatWasValidated(t *testing.T) {
+	e := newEngine(t, Options{})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "model.gguf")
+	validated := testkit.TinyModel(t)
+	data, err := os.ReadFile(validated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wide := synth.Tiny
+	wide.EmbeddingLength = 128
+	swapped := testkit.WriteModel(t, wide)
+	afterValidate = func(p string) {
+		if err := os.Rename(swapped, p); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(func() { afterValidate = nil })
+	m, err := e.Load(ModelSpec{Name: "tiny", Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.EmbeddingSize(); got != synth.Tiny.EmbeddingLength {
+		t.Fatalf("loaded a model of %d dimensions: the swapped-in file, not the %d-dimension one validated", got, synth.Tiny.EmbeddingLength)
+	}
+}

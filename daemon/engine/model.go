@@ -57,13 +57,18 @@ func loadModel(spec ModelSpec, opts *Options) (*Model, error) {
 	if spec.Name == "" {
 		return nil, fmt.Errorf("%w: model name is empty", ErrInvalidRequest)
 	}
-	if _, err := os.Stat(spec.Path); err != nil {
+	fd, err := os.Open(spec.Path)
+	if err != nil {
 		return nil, fmt.Errorf("model file: %w", err)
 	}
+	defer fd.Close() // llama.cpp maps the file by itself
 	// llama.cpp may abort the process on a malformed file: validate first.
-	f, err := gguf.Open(spec.Path)
+	f, err := gguf.OpenFile(fd)
 	if err != nil {
 		return nil, err
+	}
+	if afterValidate != nil {
+		afterValidate(spec.Path)
 	}
 	meta := f.Metadata()
 	st := resolveSettings(spec, meta, opts)
@@ -73,7 +78,10 @@ func loadModel(spec ModelSpec, opts *Options) (*Model, error) {
 
 	mp := llama.ModelDefaultParams()
 	mp.NGpuLayers = int32(st.GPULayers)
-	lm, err := llama.ModelLoadFromFile(spec.Path, mp)
+	// llama.cpp opens the file that was validated, through the open
+	// descriptor, not the path: a file swapped in at the path meanwhile
+	// is never loaded.
+	lm, err := llama.ModelLoadFromFile(fdPath(fd), mp)
 	if err != nil || lm == 0 {
 		return nil, llamaError(fmt.Sprintf("llama.cpp could not load %s (run with llama.verbose: true for its log)", spec.Path), err)
 	}
@@ -434,3 +442,11 @@ func errIs(err error, targets ...error) bool {
 	}
 	return false
 }
+
+// fdPath names an open file by its descriptor, so that another open of
+// the name reaches the same file (Linux's /proc/self/fd).
+func fdPath(fd *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", fd.Fd()) }
+
+// afterValidate, when set (by tests), runs between validating a model
+// file and handing it to llama.cpp.
+var afterValidate func(path string)

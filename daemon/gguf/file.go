@@ -38,6 +38,14 @@ func Open(path string) (*File, error) {
 		return nil, fmt.Errorf("gguf: %w", err)
 	}
 	defer fd.Close()
+	return OpenFile(fd)
+}
+
+// OpenFile reads and validates the open file fd, as Read does. A caller
+// that hands the same descriptor on (to llama.cpp, say) uses exactly the
+// bytes that were validated, whatever happens to the path meanwhile.
+func OpenFile(fd *os.File) (*File, error) {
+	path := fd.Name()
 	st, err := fd.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("gguf: %w", err)

@@ -1,6 +1,9 @@
 package gguf
 
-import "fmt"
+import (
+	"encoding/binary"
+	"fmt"
+)
 
 // Metadata keys ember reads. Keys under the architecture's own prefix,
 // such as "llama.context_length", are built with ArchKey.
@@ -16,6 +19,9 @@ const (
 	KeyTokenTypes     = "tokenizer.ggml.token_type"
 	KeyMerges         = "tokenizer.ggml.merges"
 	KeyChatTemplate   = "tokenizer.chat_template"
+	// KeyPrecompiledCharsmap is a T5 (unigram) tokenizer's normalisation
+	// table: a little-endian uint32 blob size, the blob, then the table.
+	KeyPrecompiledCharsmap = "tokenizer.ggml.precompiled_charsmap"
 )
 
 // ArchKey returns the key of an architecture-specific hyperparameter,
@@ -150,9 +156,15 @@ func (f *File) validateTokenizer() error {
 		if !ok {
 			return failf(ErrInvalidMetadata, "%s is of type %s, must be string", KeyTokenizerModel, model.Type())
 		}
-		if name == "none" {
+		if !tokenizerModels[name] {
+			return failf(ErrInvalidMetadata, "%s is %s, not a tokenizer llama.cpp implements (%s)", KeyTokenizerModel, quoteName(name), tokenizerModelList)
+		}
+		if name == "none" || name == "no_vocab" {
 			hasModel = false
 		}
+	}
+	if err := f.validateCharsmap(); err != nil {
+		return err
 	}
 	tv, hasTokens := f.Get(KeyTokens)
 	if !hasTokens {
@@ -215,4 +227,47 @@ func describeType(v Value) string {
 		return fmt.Sprintf("an array of %s", v.ElemType())
 	}
 	return v.Type().String()
+}
+
+// tokenizerModels are the values of tokenizer.ggml.model llama.cpp's
+// vocabulary loader implements; it refuses others only after reading
+// keys it assumes the named tokenizer has.
+var tokenizerModels = map[string]bool{
+	"none": true, "no_vocab": true, "llama": true, "bert": true, "gpt2": true, "t5": true, "rwkv": true, "plamo2": true,
+}
+
+const tokenizerModelList = "llama, gpt2, bert, t5, rwkv, plamo2, none or no_vocab"
+
+// validateCharsmap checks the precompiled charsmap as llama.cpp reads it:
+// gguf_get_arr_type aborts the process on a value that is not an array,
+// a GGML_ASSERT on one of elements other than int8 or uint8, and the
+// unigram tokenizer reads a uint32 blob size from its first four bytes
+// and indexes the table past the blob without a check of its own.
+func (f *File) validateCharsmap() error {
+	v, ok := f.Get(KeyPrecompiledCharsmap)
+	if !ok {
+		return nil
+	}
+	var table []byte
+	if u, ok := ArrayOf[uint8](v); ok {
+		table = u
+	} else if s, ok := ArrayOf[int8](v); ok {
+		table = make([]byte, len(s))
+		for i, x := range s {
+			table[i] = byte(x)
+		}
+	} else {
+		return failf(ErrInvalidMetadata, "%s is %s, must be an array of uint8 or int8", KeyPrecompiledCharsmap, describeType(v))
+	}
+	if len(table) == 0 {
+		return nil // llama.cpp skips an empty table
+	}
+	if len(table) < 4 {
+		return failf(ErrInvalidMetadata, "%s is %d bytes, too short to hold its blob size", KeyPrecompiledCharsmap, len(table))
+	}
+	blob := uint64(binary.LittleEndian.Uint32(table))
+	if blob+4 >= uint64(len(table)) {
+		return failf(ErrInvalidMetadata, "%s declares a %d-byte blob in %d bytes", KeyPrecompiledCharsmap, blob, len(table))
+	}
+	return nil
 }

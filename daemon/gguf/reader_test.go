@@ -164,6 +164,20 @@ func malformedCases(t testing.TB) []malformedCase {
 		}), gguf.ErrInvalidMetadata, []string{"8 experts do not split into 3 groups"}},
 		{"unknown rope scaling", withKVs(map[string]gguf.Value{"llama.rope.scaling.type": gguf.String("magic")}),
 			gguf.ErrInvalidMetadata, []string{"llama.rope.scaling.type", `"magic"`}},
+		// llama.cpp refuses an unknown tokenizer only after reading keys it
+		// assumes the named one has; a charsmap that is not a byte array
+		// fails a GGML_ASSERT (the process aborts), and a blob size past
+		// its end is read out of bounds.
+		{"unknown tokenizer model", withKVs(map[string]gguf.Value{"tokenizer.ggml.model": gguf.String("sentencepiece2")}),
+			gguf.ErrInvalidMetadata, []string{"tokenizer.ggml.model", `"sentencepiece2"`, "llama, gpt2"}},
+		{"charsmap not an array", withKVs(map[string]gguf.Value{"tokenizer.ggml.precompiled_charsmap": gguf.String("xyz")}),
+			gguf.ErrInvalidMetadata, []string{"tokenizer.ggml.precompiled_charsmap", "uint8 or int8"}},
+		{"charsmap of int32", withKVs(map[string]gguf.Value{"tokenizer.ggml.precompiled_charsmap": gguf.Array([]int32{1, 2, 3, 4})}),
+			gguf.ErrInvalidMetadata, []string{"tokenizer.ggml.precompiled_charsmap", "int32"}},
+		{"charsmap shorter than its size", withKVs(map[string]gguf.Value{"tokenizer.ggml.precompiled_charsmap": gguf.Array([]uint8{1, 2})}),
+			gguf.ErrInvalidMetadata, []string{"too short"}},
+		{"charsmap blob past its end", withKVs(map[string]gguf.Value{"tokenizer.ggml.precompiled_charsmap": gguf.Array([]uint8{200, 0, 0, 0, 1, 2, 3})}),
+			gguf.ErrInvalidMetadata, []string{"200-byte blob in 7 bytes"}},
 
 		// Truncation of a valid file, in the metadata and in the data.
 		{"truncated in metadata", valid[:400], gguf.ErrTruncated, []string{"kv "}},
@@ -229,6 +243,8 @@ func TestReadAccepts(t *testing.T) {
 		{"tokenizer none", write(t, modelKVs(map[string]gguf.Value{
 			"tokenizer.ggml.model": gguf.String("none"), "tokenizer.ggml.tokens": {},
 		}), nil)},
+		{"charsmap of int8", write(t, modelKVs(map[string]gguf.Value{"tokenizer.ggml.precompiled_charsmap": gguf.Array([]int8{2, 0, 0, 0, 9, 9, 1})}), nil)},
+		{"empty charsmap", write(t, modelKVs(map[string]gguf.Value{"tokenizer.ggml.precompiled_charsmap": gguf.Array([]uint8{})}), nil)},
 		{"special id as int32", write(t, modelKVs(map[string]gguf.Value{"tokenizer.ggml.bos_token_id": gguf.Int32(1)}), nil)},
 		// Real converters write a padding id one past the vocabulary;
 		// llama.cpp only warns, so ember accepts it too.
