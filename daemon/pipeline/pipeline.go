@@ -86,6 +86,13 @@ func Compile(cfg config.Pipeline, opts Options) (*Pipeline, error) {
 	p.prompt = parse("prompt", cfg.Prompt)
 	p.system = parse("system", cfg.System)
 	p.coalesce = parse("coalesce.key", cfg.Coalesce.Key)
+	// A filter reaching ember's own topics would take its results,
+	// errors, status and requests as input, and loop. Checked here as
+	// well as in config.Validate because fleet bundles' pipelines are
+	// compiled without it.
+	if own := topic.DeviceFilter(opts.DeviceID); opts.DeviceID != "" && topic.ValidFilter(cfg.Match) == nil && topic.Overlap(cfg.Match, own) {
+		fail("match", fmt.Errorf("filter %q overlaps emberd's own topics (%s)", cfg.Match, own))
+	}
 	topicT := cfg.Publish.Topic
 	if topicT == "" {
 		topicT = topic.Result(opts.DeviceID, cfg.Name)
