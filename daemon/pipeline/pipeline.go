@@ -159,7 +159,12 @@ type Message struct {
 	// properties.
 	ResponseTopic   string
 	CorrelationData []byte
-	Received        time.Time
+	// MayPublish reports whether the publisher may itself publish to a
+	// topic (its ACL on the embedded broker). Nil where the broker does
+	// not say (an external broker): only ember's own reply topics are
+	// then open to a direct request's reply.
+	MayPublish func(topic string) bool
+	Received   time.Time
 	// Sparkplug is the decoded Sparkplug B message, when the topic is one
 	// and a pipeline decodes Sparkplug; SparkplugErr is why it could not
 	// be decoded.
