@@ -147,8 +147,8 @@ func Default() *Config {
 		},
 		MQTT: MQTT{
 			Embedded: Embedded{Listen: "127.0.0.1:1883", MaxPayload: 256 << 10, Limits: BrokerLimits{
-				MaxClients: 256, MaxSessions: 1024, SessionExpiry: Duration(24 * time.Hour),
-				MaxInflight: 256, MaxQueued: 1024, MaxRetained: 10_000, MaxRetainedBytes: 16 << 20, TopicAliases: 64,
+				MaxClients: 256, MaxSessions: 512, SessionExpiry: Duration(24 * time.Hour),
+				MaxInflight: 1024, MaxQueued: 1024, MaxRetained: 10_000, MaxRetainedBytes: 16 << 20, TopicAliases: 64,
 			}},
 			Requests: Requests{Priority: 6, MaxTokens: 256},
 			External: External{

@@ -25,6 +25,7 @@ type Broker struct {
 	srv  *mochi.Server
 	self *mochi.Client // emberd's own inline client, speaking MQTT 5
 	in   *Ingester
+	auth *authHook
 	hook *ingestHook
 	cfg  config.Embedded
 	log  *slog.Logger
@@ -35,10 +36,8 @@ type Broker struct {
 
 // NewBroker builds the embedded broker and opens its listeners.
 func NewBroker(cfg config.Embedded, in *Ingester, deviceID string, log *slog.Logger) (*Broker, error) {
-	caps := mochi.NewDefaultServerCapabilities()
-	caps.MaximumPacketSize = uint32(cfg.MaxPayload) + 1024 // headers on top of the payload
 	srv := mochi.New(&mochi.Options{
-		Capabilities: caps,
+		Capabilities: capabilities(cfg),
 		InlineClient: true,
 		// mochi logs every client and lifecycle step at info; keep its
 		// warnings and errors only.
@@ -47,11 +46,12 @@ func NewBroker(cfg config.Embedded, in *Ingester, deviceID string, log *slog.Log
 	b := &Broker{srv: srv, in: in, cfg: cfg, log: log, statusTopic: StatusTopic(deviceID)}
 	b.self = srv.NewClient(nil, "local", "emberd", true)
 	b.self.Properties.ProtocolVersion = 5
-	users := map[string]config.MQTTUser{}
-	for _, u := range cfg.Users {
-		users[u.Username] = u
+	// Order matters: a client is admitted, then counted, then ingested.
+	b.auth = newAuthHook(srv, cfg, deviceID)
+	if err := srv.AddHook(b.auth, nil); err != nil {
+		return nil, err
 	}
-	if err := srv.AddHook(&authHook{users: users}, nil); err != nil {
+	if err := srv.AddHook(newLimitHook(srv, cfg.Limits), nil); err != nil {
 		return nil, err
 	}
 	b.hook = &ingestHook{b: b}
@@ -159,7 +159,8 @@ func (h *ingestHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 		Broker: "embedded", Topic: pk.TopicName, Payload: pk.Payload, QoS: pk.FixedHeader.Qos,
 		Dup: pk.FixedHeader.Dup, Client: cl.ID, PacketID: pk.PacketID,
 		ResponseTopic: pk.Properties.ResponseTopic, CorrelationData: pk.Properties.CorrelationData,
-		Received: time.Now(),
+		MayPublish: func(t string) bool { return h.b.auth.mayPublish(cl, t) },
+		Received:   time.Now(),
 	}
 	wait := h.b.in.HandleAsync(context.Background(), msg, func(t string, payload []byte) {
 		_ = h.b.Publish(t, payload, 0, false, nil)

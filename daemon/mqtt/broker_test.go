@@ -47,7 +47,8 @@ func startBroker(t *testing.T) *testBroker {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cfg, err := config.Parse([]byte(fmt.Sprintf("device_id: d1\nstate_dir: state\nmqtt: {embedded: {listen: %q}}\n%s", addr, testPipelines)), t.TempDir())
+	// A subscriber of a 1800-message burst needs room for it in flight.
+	cfg, err := config.Parse([]byte(fmt.Sprintf("device_id: d1\nstate_dir: state\nmqtt: {embedded: {listen: %q, limits: {max_inflight: 4096}}}\n%s", addr, testPipelines)), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
