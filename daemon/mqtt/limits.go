@@ -62,7 +62,16 @@ func (h *limitHook) Provides(b byte) bool {
 // OnConnect refuses a client that would start a session past
 // max_sessions; taking over an existing session is always allowed.
 func (h *limitHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
-	if _, ok := h.srv.Clients.Get(cl.ID); ok || h.srv.Clients.Len() < h.lim.MaxSessions {
+	if _, ok := h.srv.Clients.Get(cl.ID); ok {
+		return nil
+	}
+	sessions := 0
+	for _, c := range h.srv.Clients.GetAll() {
+		if !c.Net.Inline { // emberd's own clients are no one's session
+			sessions++
+		}
+	}
+	if sessions < h.lim.MaxSessions {
 		return nil
 	}
 	return refuseConnect(h.srv, cl, ErrTooManySessions, packets.Err3ServerUnavailable)
