@@ -50,6 +50,16 @@ func startBroker(t *testing.T) *testBroker {
 // of mqtt (more, e.g. "requests: {enabled: true}").
 func startBrokerWith(t *testing.T, embedded, more string) *testBroker {
 	t.Helper()
+	return startBrokerFull(t, embedded, more, testPipelines)
+}
+
+// startBrokerWithPipelines is startBrokerWith with other pipelines.
+func startBrokerWithPipelines(t *testing.T, embedded, pipelines string) *testBroker {
+	return startBrokerFull(t, embedded, "", pipelines)
+}
+
+func startBrokerFull(t *testing.T, embedded, more, pipelines string) *testBroker {
+	t.Helper()
 	port, err := testkit.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +71,7 @@ func startBrokerWith(t *testing.T, embedded, more string) *testBroker {
 	if more != "" {
 		more = ", " + more
 	}
-	doc := fmt.Sprintf("device_id: d1\nstate_dir: state\nmqtt: {embedded: {listen: %q%s}%s}\n%s", addr, embedded, more, testPipelines)
+	doc := fmt.Sprintf("device_id: d1\nstate_dir: state\nmqtt: {embedded: {listen: %q%s}%s}\n%s", addr, embedded, more, pipelines)
 	cfg, err := config.Parse([]byte(doc), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
