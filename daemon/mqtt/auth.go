@@ -3,7 +3,6 @@ package mqtt
 import (
 	"bytes"
 	"strings"
-	"sync"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -48,6 +47,9 @@ type authHook struct {
 	users     map[string]config.MQTTUser
 	anonymous bool
 	deviceID  string
+	// dummy is compared against for an unknown user, so a wrong user name
+	// takes as long as a wrong password: a hash at the users' cost.
+	dummy []byte
 }
 
 func newAuthHook(srv *mochi.Server, cfg config.Embedded, deviceID string) *authHook {
@@ -58,7 +60,15 @@ func newAuthHook(srv *mochi.Server, cfg config.Embedded, deviceID string) *authH
 	// Config validation refuses an anonymous broker on a listener that
 	// is not loopback-only without allow_anonymous, so no users here
 	// means anonymous is intended.
-	return &authHook{srv: srv, users: users, anonymous: len(users) == 0 || cfg.AllowAnonymous, deviceID: deviceID}
+	h := &authHook{srv: srv, users: users, anonymous: len(users) == 0 || cfg.AllowAnonymous, deviceID: deviceID}
+	if len(cfg.Users) > 0 {
+		cost, err := bcrypt.Cost([]byte(cfg.Users[0].PasswordHash))
+		if err != nil {
+			cost = bcrypt.DefaultCost
+		}
+		h.dummy, _ = bcrypt.GenerateFromPassword([]byte("not a password"), cost)
+	}
+	return h
 }
 
 func (h *authHook) ID() string { return "ember-auth" }
@@ -112,7 +122,7 @@ func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bo
 	if !ok {
 		// Compare anyway, so a wrong user name takes as long as a wrong
 		// password.
-		bcrypt.CompareHashAndPassword(dummyHash(), pk.Connect.Password)
+		bcrypt.CompareHashAndPassword(h.dummy, pk.Connect.Password)
 		return false
 	}
 	return bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), pk.Connect.Password) == nil
@@ -166,8 +176,3 @@ func allows(acl []config.ACLRule, t string, write bool) bool {
 	}
 	return false
 }
-
-var dummyHash = sync.OnceValue(func() []byte {
-	h, _ := bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
-	return h
-})
