@@ -28,7 +28,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 TEST_TIMEOUT ?= 20m
 FUZZTIME ?= 15s
 
-.PHONY: all build cross run test test-unit fuzz bench proto llama-libs llama-libs-arm64 check-libffi clean
+.PHONY: all build cross run test test-unit fuzz bench proto llama-libs llama-libs-arm64 tahu-client check-libffi clean
 
 all: build
 
@@ -46,6 +46,12 @@ llama-libs:
 
 llama-libs-arm64:
 	@ARCH=arm64 scripts/llama-libs.sh lib/ember/llama-arm64
+
+# The Eclipse Tahu Sparkplug edge node client (npm sparkplug-client) the
+# MQTT interop tests drive, pinned by daemon/mqtt/testdata/tahu's lockfile,
+# into .cache/tahu. The test also runs this itself.
+tahu-client:
+	@scripts/tahu-client.sh
 
 # emberd loads libffi.so.8 at start (yzma's binding needs it).
 check-libffi:
@@ -68,7 +74,7 @@ run: build llama-libs check-libffi
 	@echo
 	bin/emberd --config ember.dev.yaml
 
-test: llama-libs check-libffi
+test: llama-libs tahu-client check-libffi
 	$(GO) vet ./...
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)

@@ -119,6 +119,7 @@ func (d *daemon) openEngine(ctx context.Context) error {
 
 func (d *daemon) openPipelines(context.Context) error {
 	d.pipes = pipeline.NewSet(d.cfg.DeviceID)
+	d.pipes.EnableRequests(d.cfg.MQTT.Requests.Enabled)
 	if _, err := d.pipes.SetLocal(d.cfg.Pipelines); err != nil {
 		return fmt.Errorf("pipelines: %w", err)
 	}
@@ -133,9 +134,12 @@ func (d *daemon) openJobs(context.Context) error {
 			DeviceID: cfg.DeviceID,
 			Limits: store.Limits{MaxRecords: uint64(cfg.Store.MaxRecords), MaxBytes: uint64(cfg.Store.MaxBytes),
 				MaxAge: cfg.Store.MaxAge.D()},
-			DedupWindow: cfg.Store.DedupWindow.D(),
-			MaxPayload:  int(cfg.MQTT.Embedded.MaxPayload),
-			Logger:      d.log.With("component", "jobs"),
+			DedupWindow:          cfg.Store.DedupWindow.D(),
+			MaxPayload:           int(cfg.MQTT.Embedded.MaxPayload),
+			RequestPriority:      &cfg.MQTT.Requests.Priority,
+			RequestMaxTokens:     cfg.MQTT.Requests.MaxTokens,
+			DirectClassification: cfg.MQTT.Requests.Classification,
+			Logger:               d.log.With("component", "jobs"),
 		})
 	return nil
 }

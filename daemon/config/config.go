@@ -146,7 +146,11 @@ func Default() *Config {
 			CompactMin:   32 << 20,
 		},
 		MQTT: MQTT{
-			Embedded: Embedded{Listen: "127.0.0.1:1883", MaxPayload: 256 << 10},
+			Embedded: Embedded{Listen: "127.0.0.1:1883", MaxPayload: 256 << 10, Limits: BrokerLimits{
+				MaxClients: 256, MaxSessions: 512, SessionExpiry: Duration(24 * time.Hour),
+				MaxInflight: 1024, MaxQueued: 1024, MaxRetained: 10_000, MaxRetainedBytes: 16 << 20, TopicAliases: 64,
+			}},
+			Requests: Requests{Priority: 6, MaxTokens: 256, Classification: "local"},
 			External: External{
 				KeepAlive: Duration(30 * time.Second),
 				Backoff:   Backoff{Min: Duration(500 * time.Millisecond), Max: Duration(time.Minute)},

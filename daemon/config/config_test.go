@@ -101,6 +101,17 @@ func TestBadConfigsNameKeyAndLine(t *testing.T) {
 		{"two defaults", "models:\n  - {name: a, path: /a, default: true}\n  - {name: b, path: /b, default: true}\n", []string{"line 3: models[1].default: only one"}},
 		{"tiny context", "engine: {context: 8}\n", []string{"engine.context: must be 0"}},
 		{"not yaml", "grpc: [unclosed\n", []string{"not valid YAML"}},
+		{"anonymous broker on the network", "mqtt: {embedded: {listen: \":1883\"}}\n", []string{`line 1: mqtt.embedded.listen: ":1883" is reachable beyond this machine`, "allow_anonymous: true"}},
+		{"anonymous broker on a LAN address", "mqtt: {embedded: {listen: \"192.168.1.10:1883\"}}\n", []string{"mqtt.embedded.listen:", "mqtt.embedded.users"}},
+		{"anonymous TLS listener", "mqtt: {embedded: {tls: {listen: \"0.0.0.0:8883\", cert: /c, key: /k}}}\n", []string{"mqtt.embedded.tls.listen:", "reachable beyond this machine"}},
+		{"broker limits", "mqtt: {embedded: {limits: {max_clients: 0, max_inflight: 70000, session_expiry: 0s, topic_aliases: -1}}}\n",
+			[]string{"mqtt.embedded.limits.max_clients: 0 is not from 1", "mqtt.embedded.limits.max_inflight: 70000", "mqtt.embedded.limits.session_expiry:", "mqtt.embedded.limits.topic_aliases: -1"}},
+		{"fewer sessions than clients", "mqtt: {embedded: {limits: {max_clients: 10, max_sessions: 5}}}\n", []string{"mqtt.embedded.limits.max_sessions: must be at least max_clients"}},
+		{"request priority", "mqtt: {requests: {enabled: true, priority: 10, max_tokens: 0}}\n", []string{"mqtt.requests.priority: must be from 0", "mqtt.requests.max_tokens: must be from 1"}},
+		{"pipeline consumes ember's topics", "device_id: press-07\npipelines:\n  - {name: all, match: \"+/#\", prompt: x}\n",
+			[]string{`line 3: pipelines[0].match: pipeline "all": filter "+/#" overlaps emberd's own topics (ember/v1/press-07/#)`}},
+		{"pipeline consumes ember's requests", "device_id: press-07\npipelines:\n  - {name: req, match: \"ember/v1/press-07/infer/+\", prompt: x}\n",
+			[]string{`pipeline "req": filter "ember/v1/press-07/infer/+" overlaps`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,6 +125,36 @@ func TestBadConfigsNameKeyAndLine(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestBrokerAccessDefaults(t *testing.T) {
+	tests := []struct {
+		name, doc string
+	}{
+		{"loopback stays anonymous-friendly", "mqtt: {embedded: {listen: \"127.0.0.1:1883\"}}\n"},
+		{"localhost", "mqtt: {embedded: {listen: \"localhost:1883\"}}\n"},
+		{"IPv6 loopback", "mqtt: {embedded: {listen: \"[::1]:1883\"}}\n"},
+		{"network with explicit anonymous", "mqtt: {embedded: {listen: \":1883\", allow_anonymous: true}}\n"},
+		{"network with users", "mqtt: {embedded: {listen: \":1883\", users: [{username: plc, password_hash: \"$2a$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z3Pf5C4n1fKXyfeZWFMDYXC.\"}]}}\n"},
+		{"another device's results", "device_id: press-07\npipelines:\n  - {name: peer, match: \"ember/v1/press-08/result/+\", prompt: x}\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Parse([]byte(tt.doc), "/etc/ember"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	cfg, err := Parse(nil, "/etc/ember")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MQTT.Requests.Enabled || cfg.MQTT.Requests.Priority != 6 || cfg.MQTT.Requests.MaxTokens != 256 {
+		t.Errorf("requests default to %+v, want off, priority 6, 256 tokens", cfg.MQTT.Requests)
+	}
+	if l := cfg.MQTT.Embedded.Limits; l.MaxClients == 0 || l.SessionExpiry == 0 || l.MaxRetained == 0 || l.MaxInflight == 0 {
+		t.Errorf("broker limits have no defaults: %+v", l)
 	}
 }
 

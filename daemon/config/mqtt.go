@@ -25,6 +25,24 @@ type Store struct {
 type MQTT struct {
 	Embedded Embedded `yaml:"embedded"`
 	External External `yaml:"external"`
+	// Requests is the direct request topic, ember/v1/<device>/infer/<model>.
+	Requests Requests `yaml:"requests"`
+}
+
+// Requests configures the direct request topic. It is off by default:
+// anyone who may publish there runs the model, so turning it on is a
+// decision, and its jobs get their own priority and a cap on their
+// length.
+type Requests struct {
+	Enabled bool `yaml:"enabled"`
+	// Priority of direct requests' jobs, 0 (lowest) to 9.
+	Priority int `yaml:"priority"`
+	// MaxTokens caps a request's params.max_tokens (a request asking for
+	// more is refused) and is what a request that asks for none gets.
+	MaxTokens int `yaml:"max_tokens"`
+	// Classification of direct requests' results and dead letters, and of
+	// gRPC submissions: local (never leaves the device) or shared.
+	Classification string `yaml:"classification"`
 }
 
 // Embedded is the broker inside emberd, which PLCs can publish to directly.
@@ -35,11 +53,48 @@ type Embedded struct {
 	Listen string `yaml:"listen"`
 	// TLS adds a TLS listener.
 	TLS BrokerTLS `yaml:"tls"`
-	// Users, when any are set, must log in; without users anonymous
-	// clients are allowed (fine on loopback, not on a plant network).
+	// Users, when any are set, must log in, and each may use only the
+	// topics its ACL grants. Without users, clients are anonymous: fine
+	// on loopback, refused on any other address unless AllowAnonymous.
 	Users []MQTTUser `yaml:"users"`
-	// MaxPayload is the largest message accepted.
+	// AllowAnonymous lets clients connect without a username (or with an
+	// empty one and an empty password) on a listener that is not
+	// loopback-only, or next to users (anonymous clients may then use
+	// every topic no user's ACL is needed for: all of them). It must be
+	// set explicitly.
+	AllowAnonymous bool `yaml:"allow_anonymous"`
+	// MaxPayload is the largest message accepted; the largest packet is
+	// this plus 1KiB of headers.
 	MaxPayload ByteSize `yaml:"max_payload"`
+	// Limits bound what clients can make the broker hold in memory.
+	Limits BrokerLimits `yaml:"limits"`
+}
+
+// BrokerLimits bound the embedded broker's memory: without them a few
+// offline sessions subscribed to '#' grow without end.
+type BrokerLimits struct {
+	// MaxClients is the most clients connected at once; the next is
+	// refused with "server busy" (MQTT 3.1.1: "server unavailable").
+	MaxClients int `yaml:"max_clients"`
+	// MaxSessions is the most sessions kept, connected or not; a client
+	// that would start one more is refused with "quota exceeded".
+	MaxSessions int `yaml:"max_sessions"`
+	// SessionExpiry is the longest a disconnected client's session (its
+	// subscriptions and queued messages) is kept; MQTT 5 clients may ask
+	// for less, MQTT 3.1.1 persistent sessions get exactly this.
+	SessionExpiry Duration `yaml:"session_expiry"`
+	// MaxInflight is the most QoS 1/2 messages stored per client, sent
+	// and unacknowledged or queued while it is offline; more are dropped.
+	MaxInflight int `yaml:"max_inflight"`
+	// MaxQueued is the most packets waiting to be written to one
+	// connected client; more are dropped for that client.
+	MaxQueued int `yaml:"max_queued"`
+	// MaxRetained and MaxRetainedBytes bound the retained messages (count
+	// and payload bytes); a retained message over them is refused.
+	MaxRetained      int      `yaml:"max_retained"`
+	MaxRetainedBytes ByteSize `yaml:"max_retained_bytes"`
+	// TopicAliases is the topic alias maximum offered to MQTT 5 clients.
+	TopicAliases int `yaml:"topic_aliases"`
 }
 
 // BrokerTLS is a TLS listener of the embedded broker.

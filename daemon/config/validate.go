@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"regexp"
@@ -210,6 +211,15 @@ func (c *Config) validateMQTT(bad badFunc) {
 	if e.MaxPayload < 1<<10 || e.MaxPayload > 256<<20 {
 		bad("mqtt.embedded.max_payload", "must be between 1KiB and 256MiB")
 	}
+	if !e.AllowAnonymous && len(e.Users) == 0 {
+		for _, l := range []struct{ key, addr string }{{"mqtt.embedded.listen", e.Listen}, {"mqtt.embedded.tls.listen", e.TLS.Listen}} {
+			if l.addr != "" && validHostPort(l.addr) == nil && !Loopback(l.addr) {
+				bad(l.key, "%q is reachable beyond this machine, and no mqtt.embedded.users are set: add users (with ACLs), "+
+					"or set mqtt.embedded.allow_anonymous: true to let anyone on the network use the broker", l.addr)
+			}
+		}
+	}
+	validateBrokerLimits(e.Limits, bad)
 	users := map[string]bool{}
 	for i, u := range e.Users {
 		p := fmt.Sprintf("mqtt.embedded.users[%d]", i)
@@ -235,6 +245,16 @@ func (c *Config) validateMQTT(bad badFunc) {
 			}
 		}
 	}
+	r := c.MQTT.Requests
+	if r.Priority < 0 || r.Priority > 9 {
+		bad("mqtt.requests.priority", "must be from 0 (lowest) to 9 (highest)")
+	}
+	if r.MaxTokens < 1 || r.MaxTokens > 1<<20 {
+		bad("mqtt.requests.max_tokens", "must be from 1 to 1048576")
+	}
+	if r.Classification != "local" && r.Classification != "shared" {
+		bad("mqtt.requests.classification", "%q is not one of local, shared", r.Classification)
+	}
 	x := c.MQTT.External
 	if x.URL != "" {
 		if u, err := url.Parse(x.URL); err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "mqtt" && u.Scheme != "mqtts") || u.Host == "" {
@@ -250,6 +270,64 @@ func (c *Config) validateMQTT(bad badFunc) {
 	if x.Backoff.Min <= 0 || x.Backoff.Max < x.Backoff.Min {
 		bad("mqtt.external.backoff", "min must be positive and max at least min")
 	}
+}
+
+// ownTopics is the filter of ember's own topics that a pipeline's match
+// must not overlap. Pipeline files parsed alone (ParsePipelines) know no
+// device: there a filter that could reach any device's topics is checked
+// against all of them, and one naming a device (ember/v1/<d>/…) is left
+// to pipeline.Compile, which knows the device; false means no check.
+func (c *Config) ownTopics(match string) (string, bool) {
+	if c.DeviceID != "" {
+		return topic.DeviceFilter(c.DeviceID), true
+	}
+	if l := topic.Levels(match); len(l) >= 3 && l[0] == "ember" && l[1] == "v1" && l[2] != "+" && l[2] != "#" {
+		return "", false
+	}
+	return topic.DeviceFilter("+"), true
+}
+
+func validateBrokerLimits(l BrokerLimits, bad badFunc) {
+	const p = "mqtt.embedded.limits."
+	for _, n := range []struct {
+		key       string
+		v, lo, hi int
+	}{
+		{"max_clients", l.MaxClients, 1, 1 << 20},
+		{"max_sessions", l.MaxSessions, 1, 1 << 20},
+		{"max_inflight", l.MaxInflight, 1, 65535},
+		{"max_queued", l.MaxQueued, 1, 1 << 20},
+		{"max_retained", l.MaxRetained, 0, 1 << 24},
+		{"topic_aliases", l.TopicAliases, 0, 65535},
+	} {
+		if n.v < n.lo || n.v > n.hi {
+			bad(p+n.key, "%d is not from %d to %d", n.v, n.lo, n.hi)
+		}
+	}
+	if l.MaxSessions < l.MaxClients {
+		bad(p+"max_sessions", "must be at least max_clients (%d): every connected client has a session", l.MaxClients)
+	}
+	if l.SessionExpiry < Duration(time.Second) || l.SessionExpiry > Duration(math.MaxUint32*time.Second) {
+		bad(p+"session_expiry", "must be from 1s to about 136 years")
+	}
+	if l.MaxRetainedBytes < 0 || l.MaxRetainedBytes > 1<<30 {
+		bad(p+"max_retained_bytes", "must be from 0 to 1GiB")
+	}
+}
+
+// Loopback reports whether a listen address (host:port) accepts only
+// connections from this machine: localhost or a loopback IP. An empty
+// host listens on every address, so it is not loopback.
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 var bcryptHash = regexp.MustCompile(`^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$`)
@@ -270,8 +348,8 @@ func (c *Config) validatePipelines(bad badFunc) {
 		names[pl.Name] = true
 		if err := topic.ValidFilter(pl.Match); err != nil {
 			bad(p+".match", "%v", err)
-		} else if strings.HasPrefix(pl.Match, "ember/") || pl.Match == "#" {
-			bad(p+".match", "%q would consume emberd's own results (ember/…); match the devices' topics", pl.Match)
+		} else if own, ok := c.ownTopics(pl.Match); ok && topic.Overlap(pl.Match, own) {
+			bad(p+".match", "pipeline %q: filter %q overlaps emberd's own topics (%s): its results, requests and status would loop back as input; match the devices' topics", pl.Name, pl.Match, own)
 		}
 		switch pl.Decode {
 		case "json", "text", "sparkplugb":

@@ -58,6 +58,8 @@ type daemonConfig struct {
 	MQTT string
 	// Embedded adds keys to the embedded broker's section (max_payload).
 	Embedded string
+	// MQTTMore adds keys to the generated mqtt: section (requests: …).
+	MQTTMore string
 	// Extra is appended at the top level (pipelines:, store:, …).
 	Extra string
 }
@@ -101,6 +103,9 @@ func newEmberd(t *testing.T, c daemonConfig) *emberd {
 		}
 		d.MQTTAddr = "127.0.0.1:" + strconv.Itoa(port)
 		mqtt = fmt.Sprintf("mqtt:\n  embedded: {listen: %q%s}\n", d.MQTTAddr, c.Embedded)
+		if c.MQTTMore != "" {
+			mqtt += "  " + c.MQTTMore + "\n"
+		}
 	}
 	cfg := fmt.Sprintf(`version: 1
 device_id: %s

@@ -161,7 +161,7 @@ func checkAlarmResult(t *testing.T, d *emberd, schema *jsonschema.Schema, plc pa
 // does, and checks that the reply comes on that topic with the same
 // correlation data.
 func TestDirectRequestOverMQTT5RepliesOnResponseTopic(t *testing.T) {
-	d := newEmberd(t, daemonConfig{})
+	d := newEmberd(t, daemonConfig{MQTTMore: "requests: {enabled: true}"})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	replies := make(chan *paho5.Publish, 4)

@@ -103,7 +103,8 @@ func start(t *testing.T, pipelinesYAML string, loaded bool) *harness {
 	q := jobs.New(jobs.Deps{Store: st, Pipelines: pipes, Inference: eng, Models: models.New(st, cfg.Models, cfg.ModelStoreDir()), Publisher: pub},
 		jobs.Options{
 			DeviceID: "press-07", DedupWindow: time.Minute, MaxPayload: 1 << 16,
-			Limits: store.Limits{MaxRecords: 100000, MaxBytes: 1 << 30},
+			Limits:           store.Limits{MaxRecords: 100000, MaxBytes: 1 << 30},
+			RequestMaxTokens: 64,
 		})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -391,7 +392,8 @@ func TestRateLimitSpacesJobs(t *testing.T) {
 func TestDirectRequestsReplyWhereAsked(t *testing.T) {
 	h := start(t, textPipeline, true)
 	req := pipeline.Message{Broker: "embedded", Topic: "ember/v1/press-07/infer/tiny", QoS: 1, Client: "tech", PacketID: 1,
-		Payload: []byte(`{"id":"r1","prompt":"hello","params":{"max_tokens":3},"reply_to":"tech/replies"}`)}
+		Payload:    []byte(`{"id":"r1","prompt":"hello","params":{"max_tokens":3},"reply_to":"tech/replies"}`),
+		MayPublish: func(t string) bool { return strings.HasPrefix(t, "tech/") }}
 	if err := h.q.Intake.IngestRequest(ctx, req, "tiny"); err != nil {
 		t.Fatal(err)
 	}
@@ -416,6 +418,29 @@ func TestDirectRequestsReplyWhereAsked(t *testing.T) {
 	}
 	if p := h.pub.next(t, "tech/replies"); !strings.Contains(string(p.payload), "exactly one of prompt and messages") {
 		t.Fatalf("error reply %s", p.payload)
+	}
+	// More tokens than mqtt.requests.max_tokens allows is refused.
+	greedy := req
+	greedy.PacketID, greedy.Payload = 4, []byte(`{"prompt":"x","params":{"max_tokens":100000},"reply_to":"tech/replies"}`)
+	h.q.Intake.IngestRequest(ctx, greedy, "tiny")
+	if p := h.pub.next(t, "tech/replies"); !strings.Contains(string(p.payload), "mqtt.requests.max_tokens: 64") {
+		t.Fatalf("error reply %s", p.payload)
+	}
+	// A reply topic the requester may not publish to is refused on the
+	// error topic, without the payload.
+	relay := req
+	relay.PacketID, relay.Payload = 5, []byte(`{"prompt":"OPEN VALVE 7","reply_to":"plant/line3/press4/cmd"}`)
+	h.q.Intake.IngestRequest(ctx, relay, "tiny")
+	p := h.pub.next(t, "ember/v1/press-07/error/infer")
+	if !strings.Contains(string(p.payload), "may not publish there") || strings.Contains(string(p.payload), "OPEN VALVE") {
+		t.Fatalf("refusal %s", p.payload)
+	}
+	h.pub.mu.Lock()
+	defer h.pub.mu.Unlock()
+	for _, m := range h.pub.msgs {
+		if m.topic == "plant/line3/press4/cmd" {
+			t.Fatalf("published on the forbidden topic: %s", m.payload)
+		}
 	}
 }
 

@@ -53,6 +53,12 @@ type Options struct {
 	// submissions, which no pipeline classifies: "shared", or local (the
 	// default: what nobody classified does not leave the device).
 	DirectClassification string
+	// RequestPriority is the priority of direct requests' jobs
+	// (mqtt.requests.priority); nil means DefaultRequestPriority.
+	RequestPriority *int
+	// RequestMaxTokens caps a direct request's max_tokens and is what a
+	// request asking for none gets (mqtt.requests.max_tokens); 0: no cap.
+	RequestMaxTokens int
 	// Concurrency bounds jobs running at once; 0 follows the engine: one
 	// per sequence slot of the loaded models.
 	Concurrency int

@@ -41,13 +41,38 @@ type testBroker struct {
 }
 
 func startBroker(t *testing.T) *testBroker {
+	// A subscriber of a 1800-message burst needs room for it in flight.
+	return startBrokerWith(t, "limits: {max_inflight: 4096}", "")
+}
+
+// startBrokerWith starts a broker listening on a free loopback port with
+// more keys of mqtt.embedded (embedded, YAML flow-mapping entries) and
+// of mqtt (more, e.g. "requests: {enabled: true}").
+func startBrokerWith(t *testing.T, embedded, more string) *testBroker {
+	t.Helper()
+	return startBrokerFull(t, embedded, more, testPipelines)
+}
+
+// startBrokerWithPipelines is startBrokerWith with other pipelines.
+func startBrokerWithPipelines(t *testing.T, embedded, pipelines string) *testBroker {
+	return startBrokerFull(t, embedded, "", pipelines)
+}
+
+func startBrokerFull(t *testing.T, embedded, more, pipelines string) *testBroker {
 	t.Helper()
 	port, err := testkit.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cfg, err := config.Parse([]byte(fmt.Sprintf("device_id: d1\nstate_dir: state\nmqtt: {embedded: {listen: %q}}\n%s", addr, testPipelines)), t.TempDir())
+	if embedded != "" {
+		embedded = ", " + embedded
+	}
+	if more != "" {
+		more = ", " + more
+	}
+	doc := fmt.Sprintf("device_id: d1\nstate_dir: state\nmqtt: {embedded: {listen: %q%s}%s}\n%s", addr, embedded, more, pipelines)
+	cfg, err := config.Parse([]byte(doc), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,11 +82,13 @@ func startBroker(t *testing.T) *testBroker {
 	}
 	log := slog.New(slog.DiscardHandler)
 	pipes := pipeline.NewSet(cfg.DeviceID)
+	pipes.EnableRequests(cfg.MQTT.Requests.Enabled)
 	if _, err := pipes.SetLocal(cfg.Pipelines); err != nil {
 		t.Fatal(err)
 	}
 	pub := &Publisher{}
-	q := jobs.New(jobs.Deps{Store: st, Pipelines: pipes, Publisher: pub}, jobs.Options{DeviceID: cfg.DeviceID, DedupWindow: time.Minute, Logger: log})
+	q := jobs.New(jobs.Deps{Store: st, Pipelines: pipes, Publisher: pub}, jobs.Options{DeviceID: cfg.DeviceID, DedupWindow: time.Minute, Logger: log,
+		RequestMaxTokens: cfg.MQTT.Requests.MaxTokens})
 	in, err := NewIngester(q.Intake, pipes, log)
 	if err != nil {
 		t.Fatal(err)

@@ -86,6 +86,13 @@ func Compile(cfg config.Pipeline, opts Options) (*Pipeline, error) {
 	p.prompt = parse("prompt", cfg.Prompt)
 	p.system = parse("system", cfg.System)
 	p.coalesce = parse("coalesce.key", cfg.Coalesce.Key)
+	// A filter reaching ember's own topics would take its results,
+	// errors, status and requests as input, and loop. Checked here as
+	// well as in config.Validate because fleet bundles' pipelines are
+	// compiled without it.
+	if own := topic.DeviceFilter(opts.DeviceID); opts.DeviceID != "" && topic.ValidFilter(cfg.Match) == nil && topic.Overlap(cfg.Match, own) {
+		fail("match", fmt.Errorf("filter %q overlaps emberd's own topics (%s)", cfg.Match, own))
+	}
 	topicT := cfg.Publish.Topic
 	if topicT == "" {
 		topicT = topic.Result(opts.DeviceID, cfg.Name)
@@ -152,7 +159,12 @@ type Message struct {
 	// properties.
 	ResponseTopic   string
 	CorrelationData []byte
-	Received        time.Time
+	// MayPublish reports whether the publisher may itself publish to a
+	// topic (its ACL on the embedded broker). Nil where the broker does
+	// not say (an external broker): only ember's own reply topics are
+	// then open to a direct request's reply.
+	MayPublish func(topic string) bool
+	Received   time.Time
 	// Sparkplug is the decoded Sparkplug B message, when the topic is one
 	// and a pipeline decodes Sparkplug; SparkplugErr is why it could not
 	// be decoded.

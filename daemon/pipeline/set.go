@@ -25,6 +25,9 @@ type Set struct {
 	local, fleet []config.Pipeline
 
 	cur atomic.Pointer[Snapshot]
+	// requests is whether the direct request topic is on
+	// (mqtt.requests.enabled).
+	requests atomic.Bool
 
 	subsMu sync.Mutex
 	subs   map[chan struct{}]struct{}
@@ -74,16 +77,29 @@ func (s *Set) swap(local, fromFleet []config.Pipeline) (*Snapshot, error) {
 	return snap, nil
 }
 
+// EnableRequests turns the direct request topic
+// (ember/v1/<device>/infer/<model>) on or off; it is off in a new Set.
+// Off, Filters leaves it out and Wants and RequestModel refuse it, so a
+// message there is only passed on by the broker, never run.
+func (s *Set) EnableRequests(on bool) {
+	if s.requests.Swap(on) != on {
+		s.notify()
+	}
+}
+
 // Snapshot returns the running pipelines. It never changes: a change
 // installs a new snapshot.
 func (s *Set) Snapshot() *Snapshot { return s.cur.Load() }
 
 // Filters returns every topic filter ember must receive on: the direct
-// request topic, each pipeline's match, and the Sparkplug namespace when
+// request topic when requests are enabled, each pipeline's match, and the Sparkplug namespace when
 // a pipeline decodes Sparkplug (its births and deaths carry state).
 func (s *Set) Filters() []string {
 	snap := s.Snapshot()
-	out := []string{topic.RequestFilter(s.deviceID)}
+	var out []string
+	if s.requests.Load() {
+		out = append(out, topic.RequestFilter(s.deviceID))
+	}
 	for _, p := range snap.list {
 		out = append(out, p.cfg.Match)
 	}
@@ -105,8 +121,12 @@ func (s *Set) Wants(t string) bool {
 	return snap.Matches(t)
 }
 
-// RequestModel returns the model level of a direct request topic.
+// RequestModel returns the model level of a direct request topic; false
+// when t is not one or requests are disabled.
 func (s *Set) RequestModel(t string) (string, bool) {
+	if !s.requests.Load() {
+		return "", false
+	}
 	model, ok := strings.CutPrefix(t, topic.RequestPrefix(s.deviceID))
 	return model, ok && !strings.Contains(model, "/")
 }

@@ -79,6 +79,13 @@ func TestSetKeepsTheRunningPipelinesWhenNewOnesDoNotCompile(t *testing.T) {
 
 func TestSetFiltersNameEveryTopicEmberTakes(t *testing.T) {
 	s := NewSet("press-07")
+	if got := s.Filters(); len(got) != 0 {
+		t.Fatalf("an empty set with requests off subscribes to %v", got)
+	}
+	if _, ok := s.RequestModel("ember/v1/press-07/infer/tiny"); ok || s.Wants("ember/v1/press-07/infer/tiny") {
+		t.Fatal("the request topic is taken while mqtt.requests.enabled is off")
+	}
+	s.EnableRequests(true)
 	if got := s.Filters(); !slices.Equal(got, []string{"ember/v1/press-07/infer/+"}) {
 		t.Fatalf("an empty set subscribes to %v", got)
 	}
@@ -105,6 +112,31 @@ func TestSetFiltersNameEveryTopicEmberTakes(t *testing.T) {
 			t.Errorf("Wants(%q) = %v, want %v", c.topic, got, c.want)
 		}
 	}
+}
+
+func TestSetRefusesFiltersOverlappingEmbersTopics(t *testing.T) {
+	s := NewSet("press-07")
+	for _, match := range []string{"+/#", "#", "ember/v1/press-07/result/x", "ember/+/press-07/#", "+/v1/+/infer/+"} {
+		t.Run(match, func(t *testing.T) {
+			// Compile refuses them itself, whatever validated the
+			// definitions before.
+			err := s.SetFleet([]config.Pipeline{mustDef(t, match)})
+			if err == nil || !strings.Contains(err.Error(), `pipeline "loop"`) || !strings.Contains(err.Error(), match) {
+				t.Fatalf("SetFleet = %v, want a refusal naming the pipeline and filter", err)
+			}
+		})
+	}
+	if err := s.SetFleet(defs(t, `- {name: other, match: "ember/v1/press-08/result/+", prompt: x}`)); err != nil {
+		t.Fatalf("another device's results are fair input: %v", err)
+	}
+}
+
+// mustDef is a pipeline definition matching match, bypassing config
+// validation.
+func mustDef(t *testing.T, match string) config.Pipeline {
+	d := defs(t, `- {name: loop, match: plant/x, prompt: x}`)[0]
+	d.Match = match
+	return d
 }
 
 func TestSetTellsSubscribersOfEveryChange(t *testing.T) {

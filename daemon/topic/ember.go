@@ -28,3 +28,18 @@ func RequestPrefix(deviceID string) string { return Device(deviceID) + "/infer/"
 
 // RequestFilter subscribes to direct requests for every model.
 func RequestFilter(deviceID string) string { return RequestPrefix(deviceID) + "+" }
+
+// ReplyPrefix is the root under which a requester may always ask for
+// replies: ember/v1/<device>/reply/<client-id>/. Only the client with
+// that id may use it on the embedded broker, which also lets that client
+// read it without an ACL rule.
+func ReplyPrefix(deviceID, clientID string) string {
+	return Device(deviceID) + "/reply/" + clientID + "/"
+}
+
+// ReplyRoot is ReplyPrefix without a client: every reply topic starts
+// with it.
+func ReplyRoot(deviceID string) string { return Device(deviceID) + "/reply/" }
+
+// DeviceFilter matches every topic of one device.
+func DeviceFilter(deviceID string) string { return Device(deviceID) + "/#" }

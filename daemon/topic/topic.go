@@ -68,3 +68,37 @@ func Match(f, t string) bool {
 
 // Levels splits a topic into its levels.
 func Levels(t string) []string { return strings.Split(t, "/") }
+
+// Overlap reports whether some topic name matches both filters a and b
+// (both valid). Like Match, a leading wildcard never reaches a topic
+// starting with '$'.
+func Overlap(a, b string) bool {
+	if strings.HasPrefix(a, "$") != strings.HasPrefix(b, "$") {
+		// One filter spells a '$' topic; the other starts with a
+		// wildcard (which cannot reach it) or another literal level.
+		al, _, _ := strings.Cut(a, "/")
+		bl, _, _ := strings.Cut(b, "/")
+		if al == "+" || al == "#" || bl == "+" || bl == "#" {
+			return false
+		}
+	}
+	for {
+		al, arest, amore := strings.Cut(a, "/")
+		bl, brest, bmore := strings.Cut(b, "/")
+		switch {
+		case al == "#" || bl == "#":
+			return true
+		case al != "+" && bl != "+" && al != bl:
+			return false
+		}
+		switch {
+		case !amore && !bmore:
+			return true
+		case !amore:
+			return brest == "#" // "a" and "a/#": '#' includes the parent
+		case !bmore:
+			return arest == "#"
+		}
+		a, b = arest, brest
+	}
+}

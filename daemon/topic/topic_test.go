@@ -59,3 +59,49 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+func TestOverlap(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"+/#", "ember/v1/dev/#", true},
+		{"#", "ember/v1/dev/#", true},
+		{"ember/+/dev/result/x", "ember/v1/dev/#", true},
+		{"+/v1/+/infer/+", "ember/v1/dev/#", true},
+		{"ember/v1", "ember/v1/dev/#", false},
+		{"ember/v1/+", "ember/v1/dev/#", true}, // ember/v1/dev itself
+		{"ember/v2/#", "ember/v1/dev/#", false},
+		{"ember/v1/other/#", "ember/v1/dev/#", false},
+		{"plant/line3/+/alarm", "ember/v1/dev/#", false},
+		{"+/line3/#", "ember/v1/dev/#", false},
+		{"+/+/+/+", "ember/v1/dev/#", true},
+		{"+/+", "ember/v1/dev/#", false},
+		{"a/b", "a/b", true},
+		{"a/+", "+/b", true},
+		{"a/+/c", "a/b", false},
+		{"$SYS/#", "#", false},
+		{"$SYS/#", "$SYS/+", true},
+		{"+/x", "$SYS/x", false},
+	}
+	for _, tt := range tests {
+		if got := Overlap(tt.a, tt.b); got != tt.want {
+			t.Errorf("Overlap(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+		if got := Overlap(tt.b, tt.a); got != tt.want {
+			t.Errorf("Overlap(%q, %q) = %v, want %v", tt.b, tt.a, got, tt.want)
+		}
+	}
+}
+
+func FuzzOverlap(f *testing.F) {
+	f.Add("a/+/#", "a/b/c", "a/b/c")
+	f.Fuzz(func(t *testing.T, a, b, name string) {
+		if ValidFilter(a) != nil || ValidFilter(b) != nil || ValidName(name) != nil {
+			return
+		}
+		if Match(a, name) && Match(b, name) && !Overlap(a, b) {
+			t.Fatalf("%q matches %q and %q, but Overlap says they do not overlap", name, a, b)
+		}
+	})
+}

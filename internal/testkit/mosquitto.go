@@ -55,13 +55,29 @@ func mosquittoBinary() (string, bool) {
 // that need a real broker never skip.
 func StartMosquitto(t testing.TB) *Mosquitto {
 	t.Helper()
+	return StartMosquittoWith(t, MosquittoOptions{})
+}
+
+// MosquittoOptions make a mosquitto with access control.
+type MosquittoOptions struct {
+	// Users maps usernames to passwords. When set, anonymous clients are
+	// refused and these log in (mosquitto_passwd hashes them).
+	Users map[string]string
+	// ACL is the text of an acl_file (mosquitto's "user", "topic" and
+	// "pattern" lines); empty means none.
+	ACL string
+}
+
+// StartMosquittoWith is StartMosquitto with users and an ACL.
+func StartMosquittoWith(t testing.TB, o MosquittoOptions) *Mosquitto {
+	t.Helper()
 	bin, ok := MosquittoInstalled()
 	if !ok {
 		t.Fatal("mosquitto is not installed; these tests need a real broker: install mosquitto: apt-get install mosquitto")
 	}
 	var lastErr error
 	for range 5 { // a free port can be taken between choosing and binding it
-		m, err := startMosquitto(t, bin)
+		m, err := startMosquitto(t, bin, o)
 		if err == nil {
 			return m
 		}
@@ -75,23 +91,26 @@ func StartMosquitto(t testing.TB) *Mosquitto {
 // is none.
 func MosquittoInstalled() (string, bool) { return mosquittoBinary() }
 
-func startMosquitto(t testing.TB, bin string) (*Mosquitto, error) {
+func startMosquitto(t testing.TB, bin string, o MosquittoOptions) (*Mosquitto, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
 	dir := t.TempDir()
+	access, err := mosquittoAccess(dir, o)
+	if err != nil {
+		return nil, err
+	}
 	conf := fmt.Sprintf(`# written by internal/testkit for one test
 listener %d 127.0.0.1
-allow_anonymous true
-persistence false
+%spersistence false
 max_inflight_messages 1000
 max_queued_messages 100000
 set_tcp_nodelay true
 log_dest stderr
 log_type error
 log_type warning
-`, port)
+`, port, access)
 	path := filepath.Join(dir, "mosquitto.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
@@ -130,6 +149,37 @@ log_type warning
 		}
 	})
 	return m, nil
+}
+
+// mosquittoAccess writes the password and ACL files of o into dir and
+// returns the config lines naming them.
+func mosquittoAccess(dir string, o MosquittoOptions) (string, error) {
+	conf := "allow_anonymous true\n"
+	if len(o.Users) > 0 {
+		pw := filepath.Join(dir, "passwd")
+		if err := os.WriteFile(pw, nil, 0o600); err != nil {
+			return "", err
+		}
+		for u, p := range o.Users {
+			if out, err := exec.Command("mosquitto_passwd", "-b", pw, u, p).CombinedOutput(); err != nil {
+				return "", fmt.Errorf("mosquitto_passwd (apt-get install mosquitto-clients or mosquitto): %v: %s", err, out)
+			}
+		}
+		conf = "allow_anonymous false\npassword_file " + pw + "\n"
+	}
+	if o.ACL != "" {
+		acl := filepath.Join(dir, "acl")
+		if err := os.WriteFile(acl, []byte(o.ACL), 0o600); err != nil {
+			return "", err
+		}
+		conf += "acl_file " + acl + "\n"
+	}
+	if (len(o.Users) > 0 || o.ACL != "") && os.Geteuid() == 0 {
+		// As root, mosquitto becomes user "mosquitto" before reading
+		// these files, which that user cannot open in a test's dir.
+		conf += "user root\n"
+	}
+	return conf, nil
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
