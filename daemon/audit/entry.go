@@ -92,6 +92,11 @@ func DecodeEntry(data []byte) (Entry, error) {
 	if err := e.check(); err != nil {
 		return Entry{}, err
 	}
+	// The bytes were hashed as they are; the value is normalised.
+	e.At = e.At.UTC()
+	if len(e.Details) == 0 {
+		e.Details = nil
+	}
 	return e, nil
 }
 
