@@ -148,7 +148,8 @@ func (d *daemon) openPipelines(context.Context) error {
 func (d *daemon) openJobs(context.Context) error {
 	d.pub = &mqtt.Publisher{}
 	cfg := d.cfg
-	d.queue = jobs.New(jobs.Deps{Store: d.st, Pipelines: d.pipes, Inference: d.eng, Models: d.reg, Publisher: d.pub},
+	d.queue = jobs.New(jobs.Deps{Store: d.st, Pipelines: d.pipes, Inference: d.eng, Models: d.reg, Publisher: d.pub,
+		Auditor: d.audit},
 		jobs.Options{
 			DeviceID: cfg.DeviceID,
 			Limits: store.Limits{MaxRecords: uint64(cfg.Store.MaxRecords), MaxBytes: uint64(cfg.Store.MaxBytes),
