@@ -22,7 +22,7 @@ type auditService struct {
 
 func (x *auditService) log() (*audit.Log, error) {
 	if x.s.deps.Audit == nil {
-		return nil, status.Error(codes.Unavailable, "the audit log is not open")
+		return nil, status.Error(codes.FailedPrecondition, "the audit log is not open")
 	}
 	return x.s.deps.Audit, nil
 }
@@ -93,15 +93,16 @@ func (x *auditService) Verify(ctx context.Context, _ *emberv1.VerifyAuditRequest
 
 // audited writes the audit entry of an administrative call and returns
 // the call's error. When the entry cannot be written the call fails
-// (Unavailable) even if the action itself succeeded: an unaudited change
+// (FailedPrecondition, which clients do not retry) even if the action
+// itself succeeded: an unaudited change
 // must not look like a normal one. The message says the action took
 // effect, so that the caller does not blindly retry it.
 func (s *Server) audited(ctx context.Context, action string, err error, details map[string]any) error {
 	if aerr := s.deps.Audit.Write(ctx, action, actor(ctx), err, details); aerr != nil {
 		if err != nil {
-			return status.Errorf(codes.Unavailable, "%s failed (%v), and its audit entry could not be written: %v", action, err, aerr)
+			return status.Errorf(codes.FailedPrecondition, "%s failed (%v), and its audit entry could not be written: %v", action, err, aerr)
 		}
-		return status.Errorf(codes.Unavailable, "%s took effect, but its audit entry could not be written: %v", action, aerr)
+		return status.Errorf(codes.FailedPrecondition, "%s took effect, but its audit entry could not be written: %v", action, aerr)
 	}
 	return nil
 }
@@ -111,7 +112,7 @@ func (s *Server) audited(ctx context.Context, action string, err error, details 
 // fails: its final message is withheld.
 func (s *Server) auditInference(ctx context.Context, action, model string, promptTokens int, err error, extra map[string]any) error {
 	if aerr := s.deps.Audit.Inference(ctx, action, actor(ctx), model, promptTokens, err, extra); aerr != nil {
-		return status.Error(codes.Unavailable, fmt.Sprintf("%s: the audit entry could not be written: %v", action, aerr))
+		return status.Error(codes.FailedPrecondition, fmt.Sprintf("%s: the audit entry could not be written: %v", action, aerr))
 	}
 	return nil
 }
