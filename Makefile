@@ -88,6 +88,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzPrepare$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/pipeline/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/jsonschema/
 	$(GO) test -run '^$$' -fuzz '^FuzzEncodeJob$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/store/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEntry$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/audit/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCheckpoint$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/audit/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyEnvelope$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./sync/fleet/
 	$(GO) test -run '^$$' -fuzz '^FuzzRedact$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./sync/redact/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEnvelope$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./sync/uplink/

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ember-edge/ember/daemon/api"
+	"github.com/ember-edge/ember/daemon/audit"
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/engine"
 	"github.com/ember-edge/ember/daemon/jobs"
@@ -36,6 +37,7 @@ func (d *daemon) components() []component {
 		{name: "governor", run: d.gov.Run},
 		{name: "model-hash", run: d.hashModels},
 		{name: "watchdog", run: d.runWatchdog},
+		{name: "audit", run: d.audit.Run},
 	}
 	if cfg.Telemetry.Interval > 0 {
 		rep := &telemetry.Reporter{Collector: d.coll, Store: d.st, Publisher: d.pub, Interval: cfg.Telemetry.Interval.D(),
@@ -162,8 +164,9 @@ func engineOptions(cfg *config.Config, prof *hw.Profile, libDir string, log *slo
 }
 
 // loadAtStart loads the models marked for it. A model that fails is
-// logged and skipped: the appliance keeps serving the others.
-func loadAtStart(eng *engine.Engine, reg *models.Registry, log *slog.Logger) {
+// logged and skipped: the appliance keeps serving the others. Each load
+// leaves an audit entry (actor emberd), as a load over gRPC does.
+func loadAtStart(ctx context.Context, eng *engine.Engine, reg *models.Registry, al *audit.Log, log *slog.Logger) {
 	entries, err := reg.List()
 	if err != nil {
 		log.Error("list models", "err", err)
@@ -173,7 +176,10 @@ func loadAtStart(eng *engine.Engine, reg *models.Registry, log *slog.Logger) {
 		if e.Source != models.SourceConfig || !e.Load {
 			continue
 		}
-		if _, err := eng.Load(engine.ModelSpec{Name: e.Name, Path: e.Path, Threads: e.Threads, Context: e.Context}); err != nil {
+		_, err := eng.Load(engine.ModelSpec{Name: e.Name, Path: e.Path, Threads: e.Threads, Context: e.Context})
+		al.Record(ctx, "model.load", "emberd", err, map[string]any{"model": e.Name, "path": e.Path, "context": e.Context,
+			"threads": e.Threads, "at_start": true})
+		if err != nil {
 			log.Error("model not loaded", "model", e.Name, "err", err)
 		}
 	}

@@ -157,7 +157,8 @@ func startDaemon(t *testing.T, opts Options) (*grpc.ClientConn, string) {
 }
 
 // A SIGHUP reload is an administrative action like a reload over gRPC:
-// it leaves an audit record naming what asked for it.
+// it leaves an audit entry naming what asked for it, in a chain that
+// verifies.
 func TestASighupReloadIsAudited(t *testing.T) {
 	reload := make(chan struct{})
 	cfgPath := filepath.Join(t.TempDir(), "ember.yaml")
@@ -167,20 +168,23 @@ func TestASighupReloadIsAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	reload <- struct{}{}
-	outbox := emberv1.NewOutboxServiceClient(conn)
+	al := emberv1.NewAuditServiceClient(conn)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		res, err := outbox.List(ctx, &emberv1.ListRecordsRequest{Kind: "audit", Limit: 100})
+		res, err := al.List(ctx, &emberv1.ListAuditRequest{Action: "pipelines.reload"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, r := range res.Records {
-			if strings.Contains(r.DataJson, `"action":"pipelines.reload"`) {
-				if !strings.Contains(r.DataJson, `"actor":"SIGHUP"`) || !strings.Contains(r.DataJson, `"notes"`) {
-					t.Fatalf("audit record = %s, want actor SIGHUP and the pipelines", r.DataJson)
-				}
-				return
+		if len(res.Entries) > 0 {
+			e := res.Entries[0]
+			if e.Actor != "SIGHUP" || !strings.Contains(e.DetailsJson, `"notes"`) {
+				t.Fatalf("audit entry = %+v, want actor SIGHUP and the pipelines", e)
 			}
+			v, err := al.Verify(ctx, &emberv1.VerifyAuditRequest{})
+			if err != nil || !v.Ok || v.Entries < 3 {
+				t.Fatalf("verify = %+v, %v; want ok over daemon.start, audit.key and the reload", v, err)
+			}
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("no audit record of the SIGHUP reload")

@@ -94,7 +94,27 @@ func (d *daemon) openStore(context.Context) error {
 			d.log.Error("close store", "err", err)
 		}
 	})
-	d.audit = audit.New(st, d.cfg.DeviceID, d.log.With("component", "audit"))
+	return d.openAudit()
+}
+
+// openAudit loads (or, on first start, makes) the device's audit key and
+// opens the audit chain. A new key is recorded in the chain at once, so
+// that its public half goes upstream before any checkpoint it signs.
+func (d *daemon) openAudit() error {
+	key, created, err := audit.LoadKey(d.cfg.AuditKeyPath())
+	if err != nil {
+		return err
+	}
+	a := d.cfg.Audit
+	d.audit = audit.New(audit.Options{Store: d.st, Key: key, DeviceID: d.cfg.DeviceID, Upstream: d.cfg.Uplink.URL != "",
+		Inference: a.Inference == config.AuditInferenceMetadata, MaxEntries: a.MaxEntries,
+		CheckpointInterval: a.CheckpointInterval.D(), Logger: d.log.With("component", "audit")})
+	if created {
+		if err := d.audit.Write(context.Background(), "audit.key", "emberd", nil,
+			map[string]any{"public_key": audit.PublicKeyString(d.audit.PublicKey())}); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -129,7 +149,8 @@ func (d *daemon) openPipelines(context.Context) error {
 func (d *daemon) openJobs(context.Context) error {
 	d.pub = &mqtt.Publisher{}
 	cfg := d.cfg
-	d.queue = jobs.New(jobs.Deps{Store: d.st, Pipelines: d.pipes, Inference: d.eng, Models: d.reg, Publisher: d.pub},
+	d.queue = jobs.New(jobs.Deps{Store: d.st, Pipelines: d.pipes, Inference: d.eng, Models: d.reg, Publisher: d.pub,
+		Auditor: d.audit},
 		jobs.Options{
 			DeviceID: cfg.DeviceID,
 			Limits: store.Limits{MaxRecords: uint64(cfg.Store.MaxRecords), MaxBytes: uint64(cfg.Store.MaxBytes),
@@ -243,12 +264,13 @@ func (d *daemon) restore(ctx context.Context) error {
 			return fmt.Errorf("fleet update boot: %w", err)
 		}
 	}
-	loadAtStart(d.eng, d.reg, d.log)
+	loadAtStart(ctx, d.eng, d.reg, d.audit, d.log)
 	if d.applier != nil {
 		if err := d.applier.Restore(ctx); err != nil {
 			d.log.Error("restore the fleet release", "err", err)
 		}
 	}
-	d.audit.Record(ctx, "daemon.start", "emberd", nil, map[string]any{"version": buildinfo.Version, "boot": d.st.Boot()})
+	d.audit.Record(ctx, "daemon.start", "emberd", nil, map[string]any{"version": buildinfo.Version, "boot": d.st.Boot(),
+		"audit_key": audit.PublicKeyString(d.audit.PublicKey())})
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/ember-edge/ember/daemon/audit"
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/engine"
 	"github.com/ember-edge/ember/daemon/models"
@@ -32,6 +33,7 @@ type harness struct {
 	cfg    *config.Config
 	eng    *engine.Engine
 	reg    *models.Registry
+	st     *store.Store
 	conn   *grpc.ClientConn
 	infer  emberv1.InferenceServiceClient
 	models emberv1.ModelServiceClient
@@ -42,6 +44,8 @@ type harnessOpts struct {
 	queue   int
 	context int
 	spec    synth.Spec
+	// audit, when set, serves an audit log with inference metadata on.
+	audit bool
 }
 
 func start(t *testing.T, o harnessOpts) *harness {
@@ -77,7 +81,15 @@ models:
 	}
 	reg := models.New(st, cfg.Models, cfg.ModelStoreDir())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := New(Deps{Config: cfg, Engine: eng, Registry: reg, Logger: log,
+	var al *audit.Log
+	if o.audit {
+		key, _, err := audit.LoadKey(cfg.AuditKeyPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		al = audit.New(audit.Options{Store: st, Key: key, DeviceID: cfg.DeviceID, Inference: true})
+	}
+	srv, err := New(Deps{Config: cfg, Engine: eng, Registry: reg, Logger: log, Store: st, Audit: al,
 		Device: func() *emberv1.InfoResponse { return &emberv1.InfoResponse{DeviceId: cfg.DeviceID} }})
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +109,7 @@ models:
 		}
 	})
 	return &harness{
-		cfg: cfg, eng: eng, reg: reg, conn: conn,
+		cfg: cfg, eng: eng, reg: reg, conn: conn, st: st,
 		infer:  emberv1.NewInferenceServiceClient(conn),
 		models: emberv1.NewModelServiceClient(conn),
 		device: emberv1.NewDeviceServiceClient(conn),

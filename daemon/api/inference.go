@@ -120,6 +120,10 @@ func (x *inferenceService) Generate(req *emberv1.GenerateRequest, stream emberv1
 	r := request(req.Params)
 	r.Prompt = req.Prompt
 	res, err := m.Generate(stream.Context(), r, sendText(stream))
+	if aerr := x.s.auditInference(stream.Context(), "inference.generate", m.Name(), res.PromptTokens, err,
+		map[string]any{"completion_tokens": res.CompletionTokens}); aerr != nil {
+		return aerr
+	}
 	if err != nil {
 		return toStatus(x.s.log, err)
 	}
@@ -136,6 +140,10 @@ func (x *inferenceService) Chat(req *emberv1.ChatRequest, stream emberv1.Inferen
 		msgs[i] = engine.Message{Role: msg.Role, Content: msg.Content}
 	}
 	res, err := m.Chat(stream.Context(), msgs, request(req.Params), sendText(stream))
+	if aerr := x.s.auditInference(stream.Context(), "inference.chat", m.Name(), res.PromptTokens, err,
+		map[string]any{"completion_tokens": res.CompletionTokens, "messages": len(msgs)}); aerr != nil {
+		return aerr
+	}
 	if err != nil {
 		return toStatus(x.s.log, err)
 	}
@@ -151,6 +159,9 @@ func (x *inferenceService) Embed(ctx context.Context, req *emberv1.EmbedRequest)
 		return nil, err
 	}
 	emb, err := m.Embed(ctx, req.Inputs)
+	if aerr := x.s.auditInference(ctx, "inference.embed", m.Name(), emb.Tokens, err, map[string]any{"inputs": len(req.Inputs)}); aerr != nil {
+		return nil, aerr
+	}
 	if err != nil {
 		return nil, toStatus(x.s.log, err)
 	}

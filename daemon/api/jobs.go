@@ -170,7 +170,9 @@ func (x *jobService) Cancel(ctx context.Context, req *emberv1.CancelJobRequest) 
 		return nil, err
 	}
 	j, err := x.s.deps.Jobs.Dispatcher.Cancel(ctx, req.Id)
-	x.s.deps.Audit.Record(ctx, "job.cancel", actor(ctx), err, map[string]any{"job": req.Id})
+	if aerr := x.s.audited(ctx, "job.cancel", err, map[string]any{"job": req.Id}); aerr != nil {
+		return nil, aerr
+	}
 	if errors.Is(err, store.ErrWrongState) {
 		cur, _ := x.s.deps.Store.Job(req.Id)
 		return nil, status.Errorf(codes.FailedPrecondition, "job %d is %s and cannot be cancelled", req.Id, cur.State)

@@ -104,7 +104,9 @@ func (x *modelService) Load(ctx context.Context, req *emberv1.LoadModelRequest) 
 		return nil, status.Errorf(codes.InvalidArgument, "threads %d must not be negative", spec.Threads)
 	}
 	_, err = x.s.deps.Engine.Load(spec)
-	x.s.deps.Audit.Record(ctx, "model.load", actor(ctx), err, map[string]any{"model": e.Name, "path": e.Path, "context": spec.Context, "threads": spec.Threads})
+	if aerr := x.s.audited(ctx, "model.load", err, map[string]any{"model": e.Name, "path": e.Path, "context": spec.Context, "threads": spec.Threads}); aerr != nil {
+		return nil, aerr
+	}
 	if err != nil {
 		return nil, toStatus(x.s.log, err)
 	}
@@ -113,7 +115,9 @@ func (x *modelService) Load(ctx context.Context, req *emberv1.LoadModelRequest) 
 
 func (x *modelService) Unload(ctx context.Context, req *emberv1.UnloadModelRequest) (*emberv1.UnloadModelResponse, error) {
 	err := x.s.deps.Engine.Unload(req.Name)
-	x.s.deps.Audit.Record(ctx, "model.unload", actor(ctx), err, map[string]any{"model": req.Name})
+	if aerr := x.s.audited(ctx, "model.unload", err, map[string]any{"model": req.Name}); aerr != nil {
+		return nil, aerr
+	}
 	if err != nil {
 		return nil, toStatus(x.s.log, err)
 	}
@@ -132,8 +136,10 @@ func (x *modelService) Import(req *emberv1.ImportModelRequest, stream emberv1.Mo
 			}})
 		}
 	})
-	x.s.deps.Audit.Record(stream.Context(), "model.import", actor(stream.Context()), err,
-		map[string]any{"model": e.Name, "from": req.Path, "sha256": e.SHA256, "replace": req.Replace})
+	if aerr := x.s.audited(stream.Context(), "model.import", err,
+		map[string]any{"model": e.Name, "from": req.Path, "sha256": e.SHA256, "replace": req.Replace}); aerr != nil {
+		return aerr
+	}
 	if err != nil {
 		return toStatus(x.s.log, err)
 	}

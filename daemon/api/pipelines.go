@@ -77,7 +77,9 @@ func (x *pipelineService) Reload(ctx context.Context, _ *emberv1.ReloadPipelines
 		return nil, status.Error(codes.Unavailable, "pipelines cannot be reloaded: the job queue is not running")
 	}
 	names, err := x.s.deps.ReloadPipelines()
-	x.s.deps.Audit.Record(ctx, "pipelines.reload", actor(ctx), err, map[string]any{"pipelines": names})
+	if aerr := x.s.audited(ctx, "pipelines.reload", err, map[string]any{"pipelines": names}); aerr != nil {
+		return nil, aerr
+	}
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "the running pipelines stay; the config's have problems: %v", err)
 	}

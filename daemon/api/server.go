@@ -122,6 +122,7 @@ func (s *Server) add(lis net.Listener, opts ...grpc.ServerOption) {
 	emberv1.RegisterPipelineServiceServer(gs, &pipelineService{s: s})
 	emberv1.RegisterSyncServiceServer(gs, &syncService{s: s})
 	emberv1.RegisterUpdateServiceServer(gs, &updateService{s: s})
+	emberv1.RegisterAuditServiceServer(gs, &auditService{s: s})
 	healthpb.RegisterHealthServer(gs, s.health)
 	reflection.Register(gs)
 	s.servers = append(s.servers, gs)

@@ -52,7 +52,9 @@ func (x *syncService) Now(ctx context.Context, _ *emberv1.SyncNowRequest) (*embe
 		return nil, status.Error(codes.FailedPrecondition, "no uplink is configured: set uplink.url and uplink.fleet")
 	}
 	x.s.deps.Uplink.Trigger()
-	x.s.deps.Audit.Record(ctx, "sync.now", actor(ctx), nil, nil)
+	if aerr := x.s.audited(ctx, "sync.now", nil, nil); aerr != nil {
+		return nil, aerr
+	}
 	return &emberv1.SyncNowResponse{}, nil
 }
 
@@ -83,7 +85,9 @@ func (x *updateService) Rollback(ctx context.Context, req *emberv1.RollbackReque
 		return nil, status.Error(codes.FailedPrecondition, "fleet updates are not configured (fleet.trusted_keys)")
 	}
 	err := u.Rollback(ctx, req.Version)
-	x.s.deps.Audit.Record(ctx, "fleet.rollback", actor(ctx), err, map[string]any{"version": req.Version})
+	if aerr := x.s.audited(ctx, "fleet.rollback", err, map[string]any{"version": req.Version}); aerr != nil {
+		return nil, aerr
+	}
 	switch {
 	case errors.Is(err, fleet.ErrBusy):
 		return nil, status.Errorf(codes.FailedPrecondition, "an update is in progress: %v", err)

@@ -36,6 +36,7 @@ type Config struct {
 	Governors       Governors    `yaml:"governors"`
 	Telemetry       Telemetry    `yaml:"telemetry"`
 	Metrics         Metrics      `yaml:"metrics"`
+	Audit           Audit        `yaml:"audit"`
 
 	// lines maps dotted key paths to the line they were set on, so that
 	// validation errors can point into the file.
@@ -163,6 +164,7 @@ func Default() *Config {
 			Disk:     DiskGovernor{MinFree: 256 << 20, PauseBelowPriority: 5},
 		},
 		Telemetry: Telemetry{Interval: Duration(time.Minute), Classification: "shared"},
+		Audit:     Audit{Inference: AuditInferenceMetadata, MaxEntries: 100000, CheckpointInterval: Duration(10 * time.Minute)},
 		Metrics:   Metrics{Listen: "127.0.0.1:9464"},
 		Uplink: Uplink{
 			Backoff: Backoff{Min: Duration(time.Second), Max: Duration(5 * time.Minute)},
@@ -217,6 +219,10 @@ func (c *Config) DefaultModel() (Model, bool) {
 
 // DBPath is the bbolt database inside the state dir.
 func (c *Config) DBPath() string { return filepath.Join(c.StateDir, "ember.db") }
+
+// AuditKeyPath is the device's audit signing key (ed25519, made at first
+// start, mode 0600).
+func (c *Config) AuditKeyPath() string { return filepath.Join(c.StateDir, "audit.key") }
 
 // ModelStoreDir is where imported models are kept.
 func (c *Config) ModelStoreDir() string { return filepath.Join(c.StateDir, "models") }

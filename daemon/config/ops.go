@@ -63,3 +63,25 @@ type Fleet struct {
 	// Bandwidth caps download speed in bytes/s; 0 is no cap.
 	Bandwidth ByteSize `yaml:"bandwidth"`
 }
+
+// The values of audit.inference.
+const (
+	// AuditInferenceMetadata records who ran which model on how many
+	// prompt tokens, never the prompt or the output.
+	AuditInferenceMetadata = "metadata"
+	// AuditInferenceOff records no inference.
+	AuditInferenceOff = "off"
+)
+
+// Audit configures the tamper-evident audit chain (daemon/audit).
+type Audit struct {
+	// Inference is metadata (every gRPC inference call and every job
+	// leaves an entry without its prompt) or off.
+	Inference string `yaml:"inference"`
+	// MaxEntries bounds the chain: above it the oldest entries that the
+	// uplink has synced (all of them, without an uplink) are pruned,
+	// leaving a signed checkpoint.
+	MaxEntries int `yaml:"max_entries"`
+	// CheckpointInterval is how often the chain's head is signed.
+	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+}

@@ -519,6 +519,17 @@ func (c *Config) validateOps(bad badFunc) {
 			bad("metrics.listen", "%v", err)
 		}
 	}
+	switch c.Audit.Inference {
+	case AuditInferenceMetadata, AuditInferenceOff:
+	default:
+		bad("audit.inference", "%q is not one of metadata, off", c.Audit.Inference)
+	}
+	if c.Audit.MaxEntries < 1000 {
+		bad("audit.max_entries", "must be at least 1000")
+	}
+	if c.Audit.CheckpointInterval < Duration(time.Second) {
+		bad("audit.checkpoint_interval", "must be at least 1s")
+	}
 	if c.Fleet.KeepVersions < 1 || c.Fleet.KeepVersions > 20 {
 		bad("fleet.keep_versions", "must be from 1 to 20")
 	}

@@ -19,8 +19,9 @@ import (
 // cancelled.
 type Executor struct {
 	*core
-	inf Inference
-	reg *models.Registry
+	inf   Inference
+	reg   *models.Registry
+	audit Auditor
 }
 
 // Result is the message published for a finished job, and the data of
@@ -75,6 +76,7 @@ func (x *Executor) run(ctx context.Context, j store.Job) {
 		return
 	}
 	out, res, err := x.infer(ctx, model, req)
+	x.audited(ctx, j, req, model.Name(), res, err)
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
@@ -93,6 +95,24 @@ func (x *Executor) run(ctx context.Context, j store.Job) {
 		return
 	}
 	x.finish(ctx, j, req, model, output, res)
+}
+
+// audited records the job's inference metadata. A failure to write it
+// is logged and counted by the audit log; the job goes on, since nobody
+// waits on the call to be told (the gRPC calls fail instead).
+func (x *Executor) audited(ctx context.Context, j store.Job, req pipeline.Request, model string, res inference.Result, err error) {
+	if x.audit == nil {
+		return
+	}
+	who := "mqtt"
+	if req.Reply.Broker != "" {
+		who += " " + req.Reply.Broker
+	}
+	if req.Topic != "" {
+		who += " topic " + req.Topic
+	}
+	x.audit.Inference(ctx, "inference.job", who, model, res.PromptTokens, err, map[string]any{
+		"job": j.ID, "pipeline": j.Pipeline, "attempt": j.Attempts, "completion_tokens": res.CompletionTokens})
 }
 
 // model resolves a request's model: its name, else the default, else the

@@ -70,6 +70,8 @@ type harness struct {
 	set *pipeline.Set
 	pub *recorder
 	cfg *config.Config
+	// audit has the inference entries the queue recorded.
+	audit *fakeAuditor
 }
 
 // start runs a job manager over a real store and engine. loaded says
@@ -100,7 +102,9 @@ func start(t *testing.T, pipelinesYAML string, loaded bool) *harness {
 	if _, err := pipes.SetLocal(cfg.Pipelines); err != nil {
 		t.Fatal(err)
 	}
-	q := jobs.New(jobs.Deps{Store: st, Pipelines: pipes, Inference: eng, Models: models.New(st, cfg.Models, cfg.ModelStoreDir()), Publisher: pub},
+	aud := &fakeAuditor{}
+	q := jobs.New(jobs.Deps{Store: st, Pipelines: pipes, Inference: eng, Models: models.New(st, cfg.Models, cfg.ModelStoreDir()), Publisher: pub,
+		Auditor: aud},
 		jobs.Options{
 			DeviceID: "press-07", DedupWindow: time.Minute, MaxPayload: 1 << 16,
 			Limits:           store.Limits{MaxRecords: 100000, MaxBytes: 1 << 30},
@@ -118,7 +122,26 @@ func start(t *testing.T, pipelinesYAML string, loaded bool) *harness {
 		}
 		st.Close()
 	})
-	return &harness{st: st, eng: eng, q: q, set: pipes, pub: pub, cfg: cfg}
+	return &harness{st: st, eng: eng, q: q, set: pipes, pub: pub, cfg: cfg, audit: aud}
+}
+
+// fakeAuditor keeps the inference entries a queue asks for.
+type fakeAuditor struct {
+	mu      sync.Mutex
+	entries []string
+}
+
+func (f *fakeAuditor) Inference(_ context.Context, action, actor, model string, promptTokens int, err error, extra map[string]any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.entries = append(f.entries, fmt.Sprintf("%s|%s|%s|%d|%v|%v", action, actor, model, promptTokens, err == nil, extra["pipeline"]))
+	return nil
+}
+
+func (f *fakeAuditor) got() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.entries...)
 }
 
 var ctx = context.Background()
@@ -160,6 +183,10 @@ func TestAMessageRunsToOneResultThatIsPublished(t *testing.T) {
 	j, _ := h.st.Job(res.JobID)
 	if j.State != store.JobDone || j.ResultSeq != res.Seq {
 		t.Fatalf("job %+v", j)
+	}
+	want := fmt.Sprintf("inference.job|mqtt embedded topic plant/notes|tiny|%d|true|notes", res.PromptTokens)
+	if got := h.audit.got(); len(got) != 1 || got[0] != want || res.PromptTokens == 0 {
+		t.Errorf("audited %q, want [%q]", got, want)
 	}
 }
 

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,16 @@ type Deps struct {
 	Models    *models.Registry
 	// Publisher may be nil: results are then only recorded.
 	Publisher Publisher
+	// Auditor records each job's inference metadata (*audit.Log); nil
+	// records none.
+	Auditor Auditor
+}
+
+// Auditor records the metadata of an inference: who asked (actor), the
+// model and the prompt tokens, never the prompt. It returns nil when
+// inference auditing is off.
+type Auditor interface {
+	Inference(ctx context.Context, action, actor, model string, promptTokens int, err error, extra map[string]any) error
 }
 
 // Options configure the queue.
@@ -88,7 +99,7 @@ func New(d Deps, opts Options) *Queue {
 		d.Pipelines = pipeline.NewSet(opts.DeviceID)
 	}
 	c := &core{st: d.Store, pipes: d.Pipelines, pub: d.Publisher, opts: opts, log: opts.Logger, events: newEvents()}
-	exec := &Executor{core: c, inf: d.Inference, reg: d.Models}
+	exec := &Executor{core: c, inf: d.Inference, reg: d.Models, audit: d.Auditor}
 	disp := newDispatcher(c, exec)
 	in := &Intake{core: c, wake: disp.Poke}
 	return &Queue{Intake: in, Dispatcher: disp, Events: c.events, Maintainer: &Maintainer{core: c, running: disp.Running, wake: disp.Poke}, c: c}

@@ -75,7 +75,9 @@ import (
 //	  <client>\x00<pipeline>\x00<packet id, big-endian uint16>
 //	                      -> <sha256 of topic and payload><job id>
 //
-//	outbox/               results, dead letters, telemetry, audit records
+//	outbox/               results, dead letters, telemetry, and the upstream
+//	                      copies of audit entries (kind "audit"), which the
+//	                      limits never evict before they are synced
 //	  <priority>/         one bucket per priority class, 0 (lowest) to 9
 //	    <seq>             -> JSON Record; seq is global across classes
 //	outboxmeta/
@@ -86,6 +88,23 @@ import (
 //	                      record of the class up to it was delivered (or,
 //	                      classified local, skipped)
 //	  <priority>          -> uint64 seq
+//
+//	audit/                the audit chain (daemon/audit): append-only, one
+//	                      entry per action, each holding the SHA-256 of the
+//	                      previous entry's bytes. Never evicted by the
+//	                      outbox limits; pruned oldest first only by
+//	                      PruneAudit, which leaves a signed checkpoint
+//	  <index>             -> the entry's canonical bytes (JSON, audit.Entry);
+//	                         the index starts at 1 and never repeats
+//	auditmeta/
+//	  first               -> uint64: the lowest index kept (1 until pruned)
+//	  last                -> uint64: the last index written
+//	  head                -> [32]byte: sha256 of entry <last>'s bytes
+//	auditcp/              signed checkpoints (audit.Checkpoint, JSON): the
+//	                      device key's ed25519 signature over an index and
+//	                      the hash of that entry; written periodically, and
+//	                      at <first>-1 whenever entries are pruned
+//	  <index>             -> checkpoint bytes
 var (
 	bucketMeta       = []byte("meta")
 	bucketModels     = []byte("models")
@@ -103,12 +122,19 @@ var (
 	bucketOutbox     = []byte("outbox")
 	bucketOutboxMeta = []byte("outboxmeta")
 	bucketSynced     = []byte("synced")
+	bucketAudit      = []byte("audit")
+	bucketAuditMeta  = []byte("auditmeta")
+
+	bucketAuditCheckpoints = []byte("auditcp")
 
 	keySchema = []byte("schema")
 	keyBoots  = []byte("boots")
 	keySeq    = []byte("seq")
 	keyCount  = []byte("count")
 	keyBytes  = []byte("bytes")
+	keyFirst  = []byte("first")
+	keyLast   = []byte("last")
+	keyHead   = []byte("head")
 )
 
 // schemaVersion is the layout this code reads and writes. Open refuses a
@@ -120,6 +146,7 @@ var topBuckets = [][]byte{
 	bucketMeta, bucketModels, bucketSettings, bucketHashes,
 	bucketJobs, bucketQueue, bucketPQueue, bucketBacklog, bucketCoalesce, bucketRunning, bucketDedup, bucketDedupExp, bucketPIDs,
 	bucketOutbox, bucketOutboxMeta, bucketSynced,
+	bucketAudit, bucketAuditMeta, bucketAuditCheckpoints,
 }
 
 // Priorities is the number of priority classes, 0 (lowest) to 9.

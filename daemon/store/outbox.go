@@ -259,7 +259,9 @@ func (s *Store) Over(l Limits) (bool, error) {
 
 // PruneOutbox deletes records older than l.MaxAge, then, while the outbox
 // is over its record or byte limit, the oldest records of the lowest
-// priority first. keep, when set, spares records from the age rule only;
+// priority first. An audit record (the upstream copy of an audit chain
+// entry) is never deleted before the uplink synced it: a flood of other
+// records cannot push the audit trail out before upstream has it. keep, when set, spares records from the age rule only;
 // it runs inside the transaction and must not use the store. It deletes
 // at most max records per call, so a large backlog is pruned in bounded
 // transactions, and returns how many went.
@@ -299,7 +301,7 @@ func (s *Store) PruneOutbox(l Limits, now time.Time, max int, keep func(Record) 
 					if !r.CreatedAt.Before(cutoff) {
 						break
 					}
-					if keep != nil && keep(r) {
+					if (keep != nil && keep(r)) || (r.Kind == KindAudit && unsynced(p, k)) {
 						k, v = c.Next()
 						continue
 					}
@@ -316,14 +318,17 @@ func (s *Store) PruneOutbox(l Limits, now time.Time, max int, keep func(Record) 
 		}
 		for p := 0; p < Priorities && over() && n < max; p++ {
 			b := ob.Bucket(priorityKey(p))
-			for over() && n < max {
-				k, v := b.Cursor().First()
-				if k == nil {
-					break
+			c := b.Cursor()
+			for k, v := c.First(); k != nil && over() && n < max; {
+				if unsynced(p, k) && isAuditRecord(v) {
+					k, v = c.Next()
+					continue
 				}
-				if err := drop(p, b, k, v); err != nil {
+				key := append([]byte(nil), k...)
+				if err := drop(p, b, key, v); err != nil {
 					return err
 				}
+				k, v = c.Seek(key)
 			}
 		}
 		if err := putUint(meta, keyCount, count); err != nil {
@@ -332,4 +337,26 @@ func (s *Store) PruneOutbox(l Limits, now time.Time, max int, keep func(Record) 
 		return putUint(meta, keyBytes, size)
 	})
 	return n, err
+}
+
+// auditPrefix is how json.Marshal begins an audit record: Record's first
+// fields are seq and kind, in that order.
+var auditPrefix = []byte(`,"kind":"` + KindAudit + `"`)
+
+// isAuditRecord reports whether the encoded record v is of kind audit,
+// without decoding it: the eviction loop reads the kind of every record it
+// drops. A record that does not start as the store writes them is decoded.
+func isAuditRecord(v []byte) bool {
+	const seqKey = `{"seq":`
+	if bytes.HasPrefix(v, []byte(seqKey)) {
+		i := len(seqKey)
+		for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+			i++
+		}
+		if bytes.HasPrefix(v[i:], []byte(`,"kind":`)) {
+			return bytes.HasPrefix(v[i:], auditPrefix)
+		}
+	}
+	r, err := DecodeRecord(v)
+	return err == nil && r.Kind == KindAudit
 }

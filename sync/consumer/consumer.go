@@ -66,6 +66,9 @@ func New(o Options) (*Consumer, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Sink.Logger == nil {
+		o.Sink.Logger = o.Logger.With("component", "uplink-consumer")
+	}
 	sink, err := OpenSink(o.Out, o.Sink)
 	if err != nil {
 		return nil, fmt.Errorf("consumer: %w", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -32,6 +33,66 @@ type Line struct {
 	// Data is the record's data exactly as sent (redacted on the device):
 	// its sha256 is SHA256.
 	Data json.RawMessage `json:"data"`
+	// AuditGap is set on an audit record that does not continue its
+	// device's chain (daemon/audit): entries are missing before it, or its
+	// prev hash is not the previous entry's hash.
+	AuditGap *AuditGap `json:"audit_gap,omitempty"`
+}
+
+// AuditGap describes a break in a device's audit chain as received.
+type AuditGap struct {
+	// Expected is the index that should have come; Index the one that
+	// did.
+	Expected uint64 `json:"expected"`
+	Index    uint64 `json:"index"`
+	Reason   string `json:"reason"`
+}
+
+// chainKey is one device's audit chain: a wiped state dir gets a new
+// outbox id and starts a new chain.
+type chainKey struct{ device, outbox string }
+
+// chainLink is the last entry received of a chain.
+type chainLink struct {
+	index uint64
+	hash  string
+}
+
+// auditLink reads the chain fields of an audit record's data (an
+// audit.Shipped); ok is false for data without them (records written
+// before the chain existed).
+func auditLink(data []byte) (index uint64, prev, hash string, ok bool) {
+	var e struct {
+		Index uint64 `json:"index"`
+		Prev  string `json:"prev"`
+		Hash  string `json:"hash"`
+	}
+	if json.Unmarshal(data, &e) != nil || e.Index == 0 || e.Hash == "" {
+		return 0, "", "", false
+	}
+	return e.Index, e.Prev, e.Hash, true
+}
+
+// continueChain checks an audit record against the chain's last entry and
+// advances the chain. The first entry seen of a chain is taken as it is:
+// a consumer may start long after the device did.
+func (s *Sink) continueChain(k chainKey, data []byte) *AuditGap {
+	index, prev, hash, ok := auditLink(data)
+	if !ok {
+		return nil
+	}
+	last, known := s.chains[k]
+	s.chains[k] = chainLink{index, hash}
+	switch {
+	case !known:
+		return nil
+	case index != last.index+1:
+		return &AuditGap{Expected: last.index + 1, Index: index,
+			Reason: fmt.Sprintf("entries %d to %d are missing", last.index+1, max(index, last.index+1)-1)}
+	case prev != last.hash:
+		return &AuditGap{Expected: index, Index: index, Reason: fmt.Sprintf("prev hash does not match entry %d's hash", last.index)}
+	}
+	return nil
 }
 
 // Stats count what a sink has seen.
@@ -45,6 +106,8 @@ type Stats struct {
 	Loaded, Records, Duplicates uint64
 	// Devices is the number of devices with records in the file.
 	Devices int
+	// AuditGaps counts audit records written with an AuditGap.
+	AuditGaps uint64
 }
 
 // SinkOptions tune a Sink.
@@ -57,6 +120,8 @@ type SinkOptions struct {
 	NoSync bool
 	// Now stamps received_at; nil is time.Now.
 	Now func() time.Time
+	// Logger hears of audit chain gaps; nil discards.
+	Logger *slog.Logger
 }
 
 // ErrRejected wraps the reason an envelope was refused.
@@ -79,6 +144,7 @@ type Sink struct {
 	enc     *json.Encoder
 	seen    map[seenKey]struct{}
 	devices map[string]struct{}
+	chains  map[chainKey]chainLink
 	stats   Stats
 }
 
@@ -90,11 +156,15 @@ func OpenSink(path string, opts SinkOptions) (*Sink, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Sink{opts: opts, path: path, f: f, seen: map[seenKey]struct{}{}, devices: map[string]struct{}{}}
+	s := &Sink{opts: opts, path: path, f: f, seen: map[seenKey]struct{}{}, devices: map[string]struct{}{},
+		chains: map[chainKey]chainLink{}}
 	good, err := s.rebuild()
 	if err != nil {
 		f.Close()
@@ -128,12 +198,19 @@ func (s *Sink) rebuild() (int64, error) {
 			return 0, err
 		}
 		var k struct {
-			DeviceID string `json:"device_id"`
-			OutboxID string `json:"outbox_id"`
-			Seq      uint64 `json:"seq"`
+			DeviceID string          `json:"device_id"`
+			OutboxID string          `json:"outbox_id"`
+			Seq      uint64          `json:"seq"`
+			Kind     string          `json:"kind"`
+			Data     json.RawMessage `json:"data"`
 		}
 		if err := json.Unmarshal(line, &k); err != nil || k.DeviceID == "" || k.Seq == 0 {
 			return 0, fmt.Errorf("line at byte %d is not a record: %q", good, truncate(line, 80))
+		}
+		if k.Kind == uplink.KindAudit {
+			if index, _, hash, ok := auditLink(k.Data); ok {
+				s.chains[chainKey{k.DeviceID, k.OutboxID}] = chainLink{index, hash}
+			}
 		}
 		s.seen[seenKey{k.DeviceID, k.OutboxID, k.Seq}] = struct{}{}
 		s.devices[k.DeviceID] = struct{}{}
@@ -185,6 +262,13 @@ func (s *Sink) Handle(topic string, payload []byte, m *TopicMatcher) (int, error
 		line := Line{DeviceID: env.DeviceID, OutboxID: env.OutboxID, Seq: r.Seq, Kind: r.Kind, Priority: r.Priority,
 			Pipeline: r.Pipeline, JobID: r.JobID, CreatedAt: r.CreatedAt, Boot: r.Boot, SHA256: r.SHA256,
 			Fleet: env.Fleet, Topic: topic, ReceivedAt: now, Data: r.Data}
+		if r.Kind == uplink.KindAudit {
+			if line.AuditGap = s.continueChain(chainKey{env.DeviceID, env.OutboxID}, r.Data); line.AuditGap != nil {
+				s.stats.AuditGaps++
+				s.opts.Logger.Warn("audit chain gap", "device", env.DeviceID, "outbox_id", env.OutboxID,
+					"expected", line.AuditGap.Expected, "index", line.AuditGap.Index, "reason", line.AuditGap.Reason)
+			}
+		}
 		if err := s.enc.Encode(line); err != nil {
 			return n, fmt.Errorf("write %s: %w", s.path, err)
 		}

@@ -119,13 +119,13 @@ func (a *app) consume(f consumeFlags) error {
 		select {
 		case err := <-done:
 			st := sink.Stats()
-			fmt.Fprintf(a.stderr, "consumed %d new records (%d in %s from %d devices); %d duplicates dropped, %d batches rejected\n",
-				st.Records, st.Loaded+st.Records, f.out, st.Devices, st.Duplicates, st.Rejected)
+			fmt.Fprintf(a.stderr, "consumed %d new records (%d in %s from %d devices); %d duplicates dropped, %d batches rejected, %d audit chain gaps\n",
+				st.Records, st.Loaded+st.Records, f.out, st.Devices, st.Duplicates, st.Rejected, st.AuditGaps)
 			return err
 		case <-tick:
 			if st := sink.Stats(); st != last {
-				fmt.Fprintf(a.stderr, "%s: %d new records from %d devices, %d duplicates dropped, %d rejected\n",
-					time.Now().Format("15:04:05"), st.Records, st.Devices, st.Duplicates, st.Rejected)
+				fmt.Fprintf(a.stderr, "%s: %d new records from %d devices, %d duplicates dropped, %d rejected, %d audit gaps\n",
+					time.Now().Format("15:04:05"), st.Records, st.Devices, st.Duplicates, st.Rejected, st.AuditGaps)
 				last = st
 			}
 		}
