@@ -113,11 +113,15 @@ func sendText(stream textSender) func(string) error {
 }
 
 func (x *inferenceService) Generate(req *emberv1.GenerateRequest, stream emberv1.InferenceService_GenerateServer) error {
+	params, err := x.s.limitParams(stream.Context(), req.Params)
+	if err != nil {
+		return err
+	}
 	m, err := x.s.model(req.Model)
 	if err != nil {
 		return err
 	}
-	r := request(req.Params)
+	r := request(params)
 	r.Prompt = req.Prompt
 	res, err := m.Generate(stream.Context(), r, sendText(stream))
 	if err != nil {
@@ -127,6 +131,10 @@ func (x *inferenceService) Generate(req *emberv1.GenerateRequest, stream emberv1
 }
 
 func (x *inferenceService) Chat(req *emberv1.ChatRequest, stream emberv1.InferenceService_ChatServer) error {
+	params, err := x.s.limitParams(stream.Context(), req.Params)
+	if err != nil {
+		return err
+	}
 	m, err := x.s.model(req.Model)
 	if err != nil {
 		return err
@@ -135,7 +143,7 @@ func (x *inferenceService) Chat(req *emberv1.ChatRequest, stream emberv1.Inferen
 	for i, msg := range req.Messages {
 		msgs[i] = engine.Message{Role: msg.Role, Content: msg.Content}
 	}
-	res, err := m.Chat(stream.Context(), msgs, request(req.Params), sendText(stream))
+	res, err := m.Chat(stream.Context(), msgs, request(params), sendText(stream))
 	if err != nil {
 		return toStatus(x.s.log, err)
 	}

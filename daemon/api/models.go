@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ember-edge/ember/daemon/auth"
 	"github.com/ember-edge/ember/daemon/engine"
 	"github.com/ember-edge/ember/daemon/gguf"
 	"github.com/ember-edge/ember/daemon/models"
@@ -64,6 +65,11 @@ func (x *modelService) Inspect(ctx context.Context, req *emberv1.InspectModelReq
 	if path == "" {
 		return nil, status.Error(codes.InvalidArgument, "name a model or a path to inspect")
 	}
+	if req.GetName() == "" {
+		if id, _ := identityFrom(ctx); !auth.InspectPath.Allows(id.Role) {
+			return nil, status.Error(codes.PermissionDenied, auth.DenyMessage(auth.InspectPath, id))
+		}
+	}
 	f, err := gguf.Open(path)
 	if err != nil {
 		return nil, toStatus(x.s.log, err)
@@ -104,7 +110,7 @@ func (x *modelService) Load(ctx context.Context, req *emberv1.LoadModelRequest) 
 		return nil, status.Errorf(codes.InvalidArgument, "threads %d must not be negative", spec.Threads)
 	}
 	_, err = x.s.deps.Engine.Load(spec)
-	x.s.deps.Audit.Record(ctx, "model.load", actor(ctx), err, map[string]any{"model": e.Name, "path": e.Path, "context": spec.Context, "threads": spec.Threads})
+	x.s.audit(ctx, "model.load", err, map[string]any{"model": e.Name, "path": e.Path, "context": spec.Context, "threads": spec.Threads})
 	if err != nil {
 		return nil, toStatus(x.s.log, err)
 	}
@@ -113,7 +119,7 @@ func (x *modelService) Load(ctx context.Context, req *emberv1.LoadModelRequest) 
 
 func (x *modelService) Unload(ctx context.Context, req *emberv1.UnloadModelRequest) (*emberv1.UnloadModelResponse, error) {
 	err := x.s.deps.Engine.Unload(req.Name)
-	x.s.deps.Audit.Record(ctx, "model.unload", actor(ctx), err, map[string]any{"model": req.Name})
+	x.s.audit(ctx, "model.unload", err, map[string]any{"model": req.Name})
 	if err != nil {
 		return nil, toStatus(x.s.log, err)
 	}
@@ -132,7 +138,7 @@ func (x *modelService) Import(req *emberv1.ImportModelRequest, stream emberv1.Mo
 			}})
 		}
 	})
-	x.s.deps.Audit.Record(stream.Context(), "model.import", actor(stream.Context()), err,
+	x.s.audit(stream.Context(), "model.import", err,
 		map[string]any{"model": e.Name, "from": req.Path, "sha256": e.SHA256, "replace": req.Replace})
 	if err != nil {
 		return toStatus(x.s.log, err)

@@ -77,7 +77,7 @@ func (x *pipelineService) Reload(ctx context.Context, _ *emberv1.ReloadPipelines
 		return nil, status.Error(codes.Unavailable, "pipelines cannot be reloaded: the job queue is not running")
 	}
 	names, err := x.s.deps.ReloadPipelines()
-	x.s.deps.Audit.Record(ctx, "pipelines.reload", actor(ctx), err, map[string]any{"pipelines": names})
+	x.s.audit(ctx, "pipelines.reload", err, map[string]any{"pipelines": names})
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "the running pipelines stay; the config's have problems: %v", err)
 	}

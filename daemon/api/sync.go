@@ -52,7 +52,7 @@ func (x *syncService) Now(ctx context.Context, _ *emberv1.SyncNowRequest) (*embe
 		return nil, status.Error(codes.FailedPrecondition, "no uplink is configured: set uplink.url and uplink.fleet")
 	}
 	x.s.deps.Uplink.Trigger()
-	x.s.deps.Audit.Record(ctx, "sync.now", actor(ctx), nil, nil)
+	x.s.audit(ctx, "sync.now", nil, nil)
 	return &emberv1.SyncNowResponse{}, nil
 }
 
@@ -83,7 +83,7 @@ func (x *updateService) Rollback(ctx context.Context, req *emberv1.RollbackReque
 		return nil, status.Error(codes.FailedPrecondition, "fleet updates are not configured (fleet.trusted_keys)")
 	}
 	err := u.Rollback(ctx, req.Version)
-	x.s.deps.Audit.Record(ctx, "fleet.rollback", actor(ctx), err, map[string]any{"version": req.Version})
+	x.s.audit(ctx, "fleet.rollback", err, map[string]any{"version": req.Version})
 	switch {
 	case errors.Is(err, fleet.ErrBusy):
 		return nil, status.Errorf(codes.FailedPrecondition, "an update is in progress: %v", err)

@@ -51,6 +51,14 @@ var (
 	ReadAudit = Permission{"audit.read", Admin}
 )
 
+// Permissions lists every permission, for WhoAmI and the docs.
+var Permissions = []Permission{
+	Health, WhoAmI, Reflect, DeviceRead, ModelsRead, JobsRead, RecordsRead, PipelinesRead, SyncStatus, UpdatesStatus,
+	Infer, JobsSubmit, JobsCancel, PipelinesCheck, SyncNow,
+	ModelsLoad, ModelsUnload, ModelsImport, PipelinesReload, ReadLocal, InspectPath,
+	UpdatesRollback, TokensManage, ReadAudit,
+}
+
 // Policy gives every RPC, by its full gRPC method name, the one
 // permission it requires. daemon/api refuses a call to a method missing
 // here, and its tests fail when a registered method has no entry. The
