@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -98,6 +99,15 @@ func (x *auditService) Verify(ctx context.Context, _ *emberv1.VerifyAuditRequest
 // must not look like a normal one. The message says the action took
 // effect, so that the caller does not blindly retry it.
 func (s *Server) audited(ctx context.Context, action string, err error, details map[string]any) error {
+	if details == nil {
+		details = map[string]any{}
+	}
+	if m, ok := grpc.Method(ctx); ok {
+		details["rpc"] = m
+	}
+	if id, ok := identityFrom(ctx); ok {
+		details["role"] = id.Role.String()
+	}
 	if aerr := s.deps.Audit.Write(ctx, action, actor(ctx), err, details); aerr != nil {
 		if err != nil {
 			return status.Errorf(codes.FailedPrecondition, "%s failed (%v), and its audit entry could not be written: %v", action, err, aerr)

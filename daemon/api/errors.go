@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/ember-edge/ember/daemon/auth"
 	"github.com/ember-edge/ember/daemon/engine"
 	"github.com/ember-edge/ember/daemon/gguf"
 	"github.com/ember-edge/ember/daemon/models"
@@ -30,12 +31,12 @@ func toStatus(log *slog.Logger, err error) error {
 		code = codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
 		code = codes.DeadlineExceeded
-	case errors.Is(err, engine.ErrInvalidRequest):
+	case errors.Is(err, engine.ErrInvalidRequest), errors.Is(err, auth.ErrBadTokenName), errors.Is(err, auth.ErrUnknownRole):
 		code = codes.InvalidArgument
 	case errors.Is(err, engine.ErrQueueFull), errors.Is(err, engine.ErrInsufficientMemory), errors.Is(err, models.ErrNoSpace),
 		errors.Is(err, store.ErrDiskFull), errors.Is(err, store.ErrFull), errors.Is(err, store.ErrBacklogFull):
 		code = codes.ResourceExhausted
-	case errors.Is(err, engine.ErrModelLoaded), errors.Is(err, models.ErrExists):
+	case errors.Is(err, engine.ErrModelLoaded), errors.Is(err, models.ErrExists), errors.Is(err, store.ErrExists):
 		code = codes.AlreadyExists
 	case errors.Is(err, engine.ErrModelNotLoaded):
 		code = codes.FailedPrecondition

@@ -113,11 +113,15 @@ func sendText(stream textSender) func(string) error {
 }
 
 func (x *inferenceService) Generate(req *emberv1.GenerateRequest, stream emberv1.InferenceService_GenerateServer) error {
+	params, err := x.s.limitParams(stream.Context(), req.Params)
+	if err != nil {
+		return err
+	}
 	m, err := x.s.model(req.Model)
 	if err != nil {
 		return err
 	}
-	r := request(req.Params)
+	r := request(params)
 	r.Prompt = req.Prompt
 	res, err := m.Generate(stream.Context(), r, sendText(stream))
 	if aerr := x.s.auditInference(stream.Context(), "inference.generate", m.Name(), res.PromptTokens, err,
@@ -131,6 +135,10 @@ func (x *inferenceService) Generate(req *emberv1.GenerateRequest, stream emberv1
 }
 
 func (x *inferenceService) Chat(req *emberv1.ChatRequest, stream emberv1.InferenceService_ChatServer) error {
+	params, err := x.s.limitParams(stream.Context(), req.Params)
+	if err != nil {
+		return err
+	}
 	m, err := x.s.model(req.Model)
 	if err != nil {
 		return err
@@ -139,7 +147,7 @@ func (x *inferenceService) Chat(req *emberv1.ChatRequest, stream emberv1.Inferen
 	for i, msg := range req.Messages {
 		msgs[i] = engine.Message{Role: msg.Role, Content: msg.Content}
 	}
-	res, err := m.Chat(stream.Context(), msgs, request(req.Params), sendText(stream))
+	res, err := m.Chat(stream.Context(), msgs, request(params), sendText(stream))
 	if aerr := x.s.auditInference(stream.Context(), "inference.chat", m.Name(), res.PromptTokens, err,
 		map[string]any{"completion_tokens": res.CompletionTokens, "messages": len(msgs)}); aerr != nil {
 		return aerr

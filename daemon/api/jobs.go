@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -60,10 +61,14 @@ func (x *jobService) Submit(ctx context.Context, req *emberv1.SubmitJobRequest) 
 	if req.Priority < 0 || req.Priority > 9 {
 		return nil, status.Errorf(codes.InvalidArgument, "priority %d is not from 0 to 9", req.Priority)
 	}
-	r := request(req.Params)
+	params, err := x.s.limitParams(ctx, req.Params)
+	if err != nil {
+		return nil, err
+	}
+	r := request(params)
 	pr := pipeline.Request{
 		Model: req.Model, System: req.System, Raw: req.Raw, MaxTokens: r.MaxTokens, RequestID: req.RequestId,
-		Params: paramsFromSampling(req.Params),
+		Params: paramsFromSampling(params),
 		Reply:  pipeline.Reply{Topic: req.ReplyTopic, QoS: 1},
 	}
 	if req.Prompt != "" {
@@ -111,6 +116,9 @@ func paramsFromSampling(p *emberv1.SamplingParams) pipeline.Params {
 
 func (x *jobService) Get(ctx context.Context, req *emberv1.GetJobRequest) (*emberv1.Job, error) {
 	j, err := x.s.deps.Store.Job(req.Id)
+	if err == nil && !x.s.jobVisible(callerRole(ctx), j) {
+		err = fmt.Errorf("job %d: %w", req.Id, store.ErrNotFound)
+	}
 	if err != nil {
 		return nil, toStatus(x.s.log, err)
 	}
@@ -118,7 +126,8 @@ func (x *jobService) Get(ctx context.Context, req *emberv1.GetJobRequest) (*embe
 }
 
 func (x *jobService) List(ctx context.Context, req *emberv1.ListJobsRequest) (*emberv1.ListJobsResponse, error) {
-	f := store.JobFilter{State: jobStateFromPB(req.State), Pipeline: req.Pipeline, BeforeID: req.BeforeId, Limit: int(req.Limit)}
+	f := store.JobFilter{State: jobStateFromPB(req.State), Pipeline: req.Pipeline, BeforeID: req.BeforeId, Limit: int(req.Limit),
+		Keep: x.s.jobKeep(ctx)}
 	if req.Since != nil {
 		f.Since = req.Since.AsTime()
 	}
@@ -147,6 +156,7 @@ func (x *jobService) Watch(req *emberv1.WatchJobsRequest, stream emberv1.JobServ
 		ids[id] = true
 	}
 	state := jobStateFromPB(req.State)
+	visible := x.s.jobKeep(stream.Context())
 	for {
 		select {
 		case <-stream.Context().Done():
@@ -155,7 +165,7 @@ func (x *jobService) Watch(req *emberv1.WatchJobsRequest, stream emberv1.JobServ
 			if !ok {
 				return status.Error(codes.ResourceExhausted, "watcher fell behind; list the jobs and watch again")
 			}
-			if (len(ids) > 0 && !ids[j.ID]) || (req.Pipeline != "" && j.Pipeline != req.Pipeline) || (state != "" && j.State != state) {
+			if (len(ids) > 0 && !ids[j.ID]) || (req.Pipeline != "" && j.Pipeline != req.Pipeline) || (state != "" && j.State != state) || !visible(j) {
 				continue
 			}
 			if err := stream.Send(jobPB(j)); err != nil {

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ember-edge/ember/daemon/auth"
 	"github.com/ember-edge/ember/daemon/engine"
 	"github.com/ember-edge/ember/daemon/gguf"
 	"github.com/ember-edge/ember/daemon/models"
@@ -63,6 +64,11 @@ func (x *modelService) Inspect(ctx context.Context, req *emberv1.InspectModelReq
 	}
 	if path == "" {
 		return nil, status.Error(codes.InvalidArgument, "name a model or a path to inspect")
+	}
+	if req.GetName() == "" {
+		if id, _ := identityFrom(ctx); !auth.InspectPath.Allows(id.Role) {
+			return nil, status.Error(codes.PermissionDenied, auth.DenyMessage(auth.InspectPath, id))
+		}
 	}
 	f, err := gguf.Open(path)
 	if err != nil {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -22,7 +23,8 @@ func recordPB(r store.Record) *emberv1.Record {
 }
 
 func (x *outboxService) List(ctx context.Context, req *emberv1.ListRecordsRequest) (*emberv1.ListRecordsResponse, error) {
-	rs, err := x.s.deps.Store.Records(store.RecordFilter{Kind: req.Kind, Pipeline: req.Pipeline, AfterSeq: req.AfterSeq, Limit: int(req.Limit)})
+	rs, err := x.s.deps.Store.Records(store.RecordFilter{Kind: req.Kind, Pipeline: req.Pipeline, AfterSeq: req.AfterSeq, Limit: int(req.Limit),
+		Keep: x.s.recordKeep(ctx)})
 	if err != nil {
 		return nil, toStatus(x.s.log, err)
 	}
@@ -35,6 +37,9 @@ func (x *outboxService) List(ctx context.Context, req *emberv1.ListRecordsReques
 
 func (x *outboxService) Get(ctx context.Context, req *emberv1.GetRecordRequest) (*emberv1.Record, error) {
 	r, err := x.s.deps.Store.Record(req.Seq)
+	if err == nil && !recordVisible(callerRole(ctx), r) {
+		err = fmt.Errorf("record %d: %w", req.Seq, store.ErrNotFound)
+	}
 	if err != nil {
 		return nil, toStatus(x.s.log, err)
 	}

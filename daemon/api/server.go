@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ember-edge/ember/daemon/audit"
+	"github.com/ember-edge/ember/daemon/auth"
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/engine"
 	"github.com/ember-edge/ember/daemon/governor"
@@ -59,6 +60,10 @@ type Deps struct {
 	Updater *fleet.Updater
 	Device  DeviceInfo
 	Logger  *slog.Logger
+
+	// socketCreds replaces the unix socket's peer credentials in tests,
+	// which make callers of any uid and gid through it.
+	socketCreds credentials.TransportCredentials
 }
 
 // DeviceInfo describes the host for DeviceService.Info.
@@ -71,6 +76,11 @@ type Server struct {
 	health  *health.Server
 	servers []*grpc.Server
 	lis     []net.Listener
+
+	mapping *auth.Mapping
+	tokens  *auth.Tokens // nil without a store
+	limits  auth.Limits
+	streams *auth.Streams
 }
 
 // New builds the services and opens the listeners, so that when it
@@ -78,14 +88,34 @@ type Server struct {
 func New(deps Deps) (*Server, error) {
 	s := &Server{deps: deps, log: deps.Logger, health: health.NewServer()}
 	g := deps.Config.GRPC
+	if g.TCP != "" && !g.TCPAuthenticated() && !g.AllowUnauthenticatedTCP {
+		return nil, fmt.Errorf("gRPC on TCP %s would authenticate no caller: set grpc.tls, or grpc.allow_unauthenticated_tcp: true", g.TCP)
+	}
+	var err error
+	if s.mapping, err = auth.NewMapping(deps.Config.Auth.Roles, os.Getuid(), g.AllowUnauthenticatedTCP); err != nil {
+		return nil, fmt.Errorf("auth.roles: %w", err)
+	}
+	if deps.Store != nil {
+		s.tokens = auth.NewTokens(deps.Store, nil)
+	}
+	s.limits = deps.Config.AuthLimits()
+	s.streams = auth.NewStreams(s.limits)
 	if g.Socket != "" {
 		lis, err := listenUnix(g.Socket, g.SocketMode)
 		if err != nil {
 			return nil, err
 		}
-		s.add(lis, grpc.Creds(peerCreds{}))
+		creds := deps.socketCreds
+		if creds == nil {
+			creds = peerCreds{}
+		}
+		s.add(lis, true, grpc.Creds(creds))
 	}
 	if g.TCP != "" {
+		if g.AllowUnauthenticatedTCP {
+			s.log.Warn("gRPC on TCP lets unauthenticated callers in (grpc.allow_unauthenticated_tcp), with the role of principal \"anonymous\"",
+				"addr", g.TCP, "fix", "set grpc.tls (tokens) and grpc.tls.client_ca (certificates), and remove grpc.allow_unauthenticated_tcp")
+		}
 		var opts []grpc.ServerOption
 		if g.TLS.Cert != "" {
 			creds, err := tlsCreds(g.TLS)
@@ -103,15 +133,23 @@ func New(deps Deps) (*Server, error) {
 			s.closeListeners()
 			return nil, fmt.Errorf("listen on %s: %w", g.TCP, err)
 		}
-		s.add(lis, opts...)
+		s.add(lis, false, opts...)
 	}
 	return s, nil
 }
 
-func (s *Server) add(lis net.Listener, opts ...grpc.ServerOption) {
+// add serves the services on lis. Reflection is served on the unix
+// socket only: it describes the whole API to whoever asks, which helps
+// a technician on the device and no one on the network.
+func (s *Server) add(lis net.Listener, unixSocket bool, opts ...grpc.ServerOption) {
+	size := int(s.deps.Config.GRPC.MaxRecvMsgSize)
+	if size <= 0 {
+		size = config.DefaultMaxRecvMsgSize
+	}
 	opts = append(opts,
-		grpc.ChainUnaryInterceptor(s.recoverUnary),
-		grpc.ChainStreamInterceptor(s.recoverStream),
+		grpc.MaxRecvMsgSize(size),
+		grpc.ChainUnaryInterceptor(s.recoverUnary, s.authUnary),
+		grpc.ChainStreamInterceptor(s.recoverStream, s.authStream),
 	)
 	gs := grpc.NewServer(opts...)
 	emberv1.RegisterInferenceServiceServer(gs, &inferenceService{s: s})
@@ -123,8 +161,11 @@ func (s *Server) add(lis net.Listener, opts ...grpc.ServerOption) {
 	emberv1.RegisterSyncServiceServer(gs, &syncService{s: s})
 	emberv1.RegisterUpdateServiceServer(gs, &updateService{s: s})
 	emberv1.RegisterAuditServiceServer(gs, &auditService{s: s})
+	emberv1.RegisterAuthServiceServer(gs, &authService{s: s})
 	healthpb.RegisterHealthServer(gs, s.health)
-	reflection.Register(gs)
+	if unixSocket {
+		reflection.Register(gs)
+	}
 	s.servers = append(s.servers, gs)
 	s.lis = append(s.lis, lis)
 }

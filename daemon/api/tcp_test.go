@@ -78,7 +78,7 @@ func TestTCPWithTLS(t *testing.T) {
 	dir := t.TempDir()
 	ca := tlstest.NewCA(t, dir)
 	certFile, keyFile := ca.Issue(t, "server")
-	addr, logs := serveTCP(t, "grpc: {socket: \"\", tcp: \"127.0.0.1:0\", tls: {cert: "+certFile+", key: "+keyFile+"}}\n")
+	addr, logs := serveTCP(t, "grpc: {socket: \"\", tcp: \"127.0.0.1:0\", tls: {cert: "+certFile+", key: "+keyFile+"}, allow_unauthenticated_tcp: true}\n")
 
 	tc, err := tlsconf.Client{CA: ca.File, ServerName: "localhost"}.Config()
 	if err != nil {
@@ -108,9 +108,9 @@ func TestTCPWithTLS(t *testing.T) {
 }
 
 func TestTCPInsecureWarnsAtStart(t *testing.T) {
-	addr, logs := serveTCP(t, "grpc: {socket: \"\", tcp: \"127.0.0.1:0\", insecure: true}\n")
-	if !strings.Contains(logs.String(), "without TLS") {
-		t.Fatalf("no warning logged for insecure TCP:\n%s", logs)
+	addr, logs := serveTCP(t, "grpc: {socket: \"\", tcp: \"127.0.0.1:0\", insecure: true, allow_unauthenticated_tcp: true}\n")
+	if !strings.Contains(logs.String(), "without TLS") || !strings.Contains(logs.String(), "allow_unauthenticated_tcp") {
+		t.Fatalf("no warning logged for insecure, unauthenticated TCP:\n%s", logs)
 	}
 	conn, _ := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	defer conn.Close()

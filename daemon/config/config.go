@@ -37,6 +37,7 @@ type Config struct {
 	Telemetry       Telemetry    `yaml:"telemetry"`
 	Metrics         Metrics      `yaml:"metrics"`
 	Audit           Audit        `yaml:"audit"`
+	Auth            Auth         `yaml:"auth"`
 
 	// lines maps dotted key paths to the line they were set on, so that
 	// validation errors can point into the file.
@@ -74,6 +75,15 @@ type GRPC struct {
 	TLS TLS `yaml:"tls"`
 	// Insecure allows TCP without TLS; emberd logs a warning at start.
 	Insecure bool `yaml:"insecure"`
+	// AllowUnauthenticatedTCP lets TCP callers that present neither a
+	// client certificate nor a bearer token in, with the role of the
+	// "anonymous" principal (viewer unless auth.roles says more). TCP
+	// without TLS needs it, since there nothing authenticates a caller;
+	// emberd logs a warning at every start while it is set.
+	AllowUnauthenticatedTCP bool `yaml:"allow_unauthenticated_tcp"`
+	// MaxRecvMsgSize bounds one request message; larger ones are refused
+	// with RESOURCE_EXHAUSTED. 0 means DefaultMaxRecvMsgSize (4MiB).
+	MaxRecvMsgSize ByteSize `yaml:"max_recv_msg_size"`
 }
 
 // TLS names certificate files.

@@ -21,6 +21,7 @@ grpc:
   socket_mode: "0600"
   tcp: 127.0.0.1:7443
   insecure: true
+  allow_unauthenticated_tcp: true
 engine:
   threads: 2
   context: 1024
@@ -112,6 +113,13 @@ func TestBadConfigsNameKeyAndLine(t *testing.T) {
 			[]string{`line 3: pipelines[0].match: pipeline "all": filter "+/#" overlaps emberd's own topics (ember/v1/press-07/#)`}},
 		{"pipeline consumes ember's requests", "device_id: press-07\npipelines:\n  - {name: req, match: \"ember/v1/press-07/infer/+\", prompt: x}\n",
 			[]string{`pipeline "req": filter "ember/v1/press-07/infer/+" overlaps`}},
+		{"insecure tcp authenticates no one", "grpc: {tcp: \"127.0.0.1:7443\", insecure: true}\n", []string{"grpc.tcp: TCP without TLS authenticates no caller", "allow_unauthenticated_tcp"}},
+		{"unknown role", "auth: {roles: {root: [uid:0]}}\n", []string{"auth.roles.root:", "viewer, technician, operator, admin"}},
+		{"bad principal", "auth: {roles: {operator: [\"user:alice\", \"host:x\"]}}\n", []string{"auth.roles.operator[1]:", `"host:x"`}},
+		{"bad uid principal", "auth: {roles: {viewer: [\"uid:-3\"]}}\n", []string{"auth.roles.viewer[0]:"}},
+		{"negative max_tokens", "auth: {max_tokens: {technician: -1}}\n", []string{"auth.max_tokens.technician: must be 0"}},
+		{"max_streams for unknown role", "auth: {max_streams: {guest: 1}}\n", []string{"auth.max_streams.guest:"}},
+		{"tiny max_recv_msg_size", "grpc: {max_recv_msg_size: 10}\n", []string{"grpc.max_recv_msg_size: 10 B is not between"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,6 +163,31 @@ func TestBrokerAccessDefaults(t *testing.T) {
 	}
 	if l := cfg.MQTT.Embedded.Limits; l.MaxClients == 0 || l.SessionExpiry == 0 || l.MaxRetained == 0 || l.MaxInflight == 0 {
 		t.Errorf("broker limits have no defaults: %+v", l)
+	}
+}
+
+func TestAuthConfig(t *testing.T) {
+	c, err := Parse([]byte(`
+grpc: {tcp: "127.0.0.1:7443", tls: {cert: c.pem, key: c.key}, max_recv_msg_size: 1MiB}
+auth:
+  roles:
+    operator: [user:alice, group:ember-ops, cert:line3-hmi]
+    admin: [token:fleet-bot, uid:1000]
+  max_tokens: {technician: 128, operator: 4096}
+`), "/etc/ember")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GRPC.MaxRecvMsgSize != 1<<20 || !c.GRPC.TCPAuthenticated() || c.GRPC.AllowUnauthenticatedTCP {
+		t.Errorf("grpc: %+v", c.GRPC)
+	}
+	l := c.AuthLimits()
+	if len(l.MaxTokens) != 2 || l.MaxStreams[2] != 4 {
+		t.Errorf("limits: %+v (max_tokens replaces its default; max_streams keeps its own)", l)
+	}
+	d, _ := Parse([]byte("device_id: a\n"), "/")
+	if d.GRPC.MaxRecvMsgSize != DefaultMaxRecvMsgSize || d.Auth.MaxTokens["technician"] != 512 {
+		t.Errorf("defaults: %+v %+v", d.GRPC, d.Auth)
 	}
 }
 

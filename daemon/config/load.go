@@ -263,6 +263,7 @@ func (c *Config) resolvePaths() {
 
 // derive fills defaults that depend on other values or on presence.
 func (c *Config) derive() {
+	c.deriveAuth()
 	if c.MQTT.External.ClientID == "" {
 		c.MQTT.External.ClientID = "ember-" + c.DeviceID
 	}

@@ -63,6 +63,7 @@ func (c *Config) Validate() error {
 	c.validatePipelines(bad)
 	c.validateUplink(bad)
 	c.validateOps(bad)
+	c.validateAuth(bad)
 	return errors.Join(errs...)
 }
 

@@ -14,6 +14,10 @@ var (
 	// ErrNotFound is returned when a record does not exist.
 	ErrNotFound = errors.New("not found")
 
+	// ErrExists is returned when a record with the same key or name is
+	// already stored (a live token of that name).
+	ErrExists = errors.New("already exists")
+
 	// ErrClosed is returned for writes after Close began.
 	ErrClosed = errors.New("store is closed")
 

@@ -97,6 +97,9 @@ type JobFilter struct {
 	// the newest.
 	BeforeID uint64
 	Limit    int
+	// Keep, when set, drops the jobs it returns false for before they
+	// count against Limit: the API hides jobs a caller may not read.
+	Keep func(Job) bool
 }
 
 // Jobs returns jobs matching f, newest first.
@@ -123,7 +126,7 @@ func (s *Store) Jobs(f JobFilter) ([]Job, error) {
 				break // ids grow with time: nothing older can match
 			}
 			if (f.State != "" && j.State != f.State) || (f.Pipeline != "" && j.Pipeline != f.Pipeline) ||
-				(!f.Until.IsZero() && !j.CreatedAt.Before(f.Until)) {
+				(!f.Until.IsZero() && !j.CreatedAt.Before(f.Until)) || (f.Keep != nil && !f.Keep(j)) {
 				continue
 			}
 			out = append(out, j)

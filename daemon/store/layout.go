@@ -39,6 +39,12 @@ import (
 //	                         daemon/release's own record of the active and
 //	                         staged release; migrated into fleet/state and
 //	                         deleted when the daemon opens (release.New)
+//	tokens/               API bearer tokens (daemon/auth): the id part of a
+//	                      token finds its record without a scan; the
+//	                      secret is kept only as its SHA-256; revoked
+//	                      tokens stay, marked, so `emberctl token ls`
+//	                      shows them
+//	  <id>                -> JSON TokenRecord
 //	hashes/               sha256 of model files outside the store, so that a
 //	                      large file is hashed once, not at every start
 //	  <path>              -> JSON FileHash (size and mtime say if it is stale)
@@ -110,6 +116,7 @@ var (
 	bucketModels     = []byte("models")
 	bucketSettings   = []byte("settings")
 	bucketHashes     = []byte("hashes")
+	bucketTokens     = []byte("tokens")
 	bucketJobs       = []byte("jobs")
 	bucketQueue      = []byte("queue")
 	bucketPQueue     = []byte("pqueue")
@@ -143,7 +150,7 @@ const schemaVersion = 1
 
 // topBuckets are created on Open.
 var topBuckets = [][]byte{
-	bucketMeta, bucketModels, bucketSettings, bucketHashes,
+	bucketMeta, bucketModels, bucketSettings, bucketHashes, bucketTokens,
 	bucketJobs, bucketQueue, bucketPQueue, bucketBacklog, bucketCoalesce, bucketRunning, bucketDedup, bucketDedupExp, bucketPIDs,
 	bucketOutbox, bucketOutboxMeta, bucketSynced,
 	bucketAudit, bucketAuditMeta, bucketAuditCheckpoints,

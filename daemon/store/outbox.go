@@ -144,6 +144,9 @@ type RecordFilter struct {
 	// AfterSeq starts after this sequence number.
 	AfterSeq uint64
 	Limit    int
+	// Keep, when set, drops the records it returns false for before they
+	// count against Limit: the API hides records a caller may not read.
+	Keep func(Record) bool
 }
 
 // Records returns records matching f in sequence order, merging the
@@ -159,7 +162,7 @@ func (s *Store) Records(f RecordFilter) ([]Record, error) {
 			if err != nil {
 				return false, err
 			}
-			if (f.Kind == "" || r.Kind == f.Kind) && (f.Pipeline == "" || r.Pipeline == f.Pipeline) {
+			if (f.Kind == "" || r.Kind == f.Kind) && (f.Pipeline == "" || r.Pipeline == f.Pipeline) && (f.Keep == nil || f.Keep(r)) {
 				out = append(out, r)
 			}
 			return len(out) < f.Limit, nil

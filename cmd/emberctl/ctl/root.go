@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
@@ -26,6 +27,10 @@ import (
 // EnvSocket names the environment variable with the daemon's socket.
 const EnvSocket = "EMBER_SOCKET"
 
+// EnvToken names the environment variable with a bearer token, used with
+// --addr when --token is absent.
+const EnvToken = "EMBER_TOKEN"
+
 // app is the state shared by all commands of one invocation.
 type app struct {
 	ctx    context.Context
@@ -36,6 +41,9 @@ type app struct {
 	socket   string
 	addr     string
 	caFile   string
+	certFile string
+	keyFile  string
+	token    string
 	insecure bool
 	output   string
 
@@ -83,6 +91,9 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.socket, "socket", "", "emberd's unix socket (default $"+EnvSocket+", else "+config.DefaultSocket()+")")
 	pf.StringVar(&a.addr, "addr", "", "reach emberd over TCP at host:port instead of the socket")
 	pf.StringVar(&a.caFile, "ca", "", "CA certificate that signed emberd's TLS certificate (with --addr)")
+	pf.StringVar(&a.certFile, "cert", "", "client certificate to present to emberd (with --addr, for grpc.tls.client_ca)")
+	pf.StringVar(&a.keyFile, "key", "", "private key of --cert")
+	pf.StringVar(&a.token, "token", "", "bearer token (with --addr; default $"+EnvToken+"); never sent without TLS")
 	pf.BoolVar(&a.insecure, "insecure", false, "use TCP without TLS (with --addr)")
 	pf.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
@@ -104,6 +115,8 @@ func (a *app) rootCommand() *cobra.Command {
 		a.updateCommand(),
 		a.uplinkCommand(),
 		a.auditCommand(),
+		a.whoamiCommand(),
+		a.tokenCommand(),
 	)
 	return root
 }
@@ -141,15 +154,30 @@ func (a *app) dial() (*grpc.ClientConn, error) {
 	}
 	var target string
 	var creds credentials.TransportCredentials
+	var opts []grpc.DialOption
+	token := a.token
+	if token == "" {
+		token = os.Getenv(EnvToken)
+	}
 	switch {
 	case a.addr != "" && a.insecure:
+		if a.token != "" {
+			return nil, usageError{errors.New("--token is never sent without TLS, where anyone on the path could read it: drop --insecure")}
+		}
+		if a.certFile != "" {
+			return nil, usageError{errors.New("--cert needs TLS: drop --insecure")}
+		}
 		target, creds = a.addr, insecure.NewCredentials()
 	case a.addr != "":
-		cfg, err := tlsconf.Client{CA: a.caFile, Keys: tlsconf.Keys{CA: "--ca"}}.Config()
+		cfg, err := tlsconf.Client{CA: a.caFile, Cert: a.certFile, Key: a.keyFile,
+			Keys: tlsconf.Keys{CA: "--ca", Cert: "--cert", Key: "--key"}}.Config()
 		if err != nil {
 			return nil, err
 		}
 		target, creds = a.addr, credentials.NewTLS(cfg)
+		if token != "" {
+			opts = append(opts, grpc.WithPerRPCCredentials(bearerToken(token)))
+		}
 	default:
 		path, err := filepath.Abs(a.socketPath())
 		if err != nil {
@@ -157,7 +185,7 @@ func (a *app) dial() (*grpc.ClientConn, error) {
 		}
 		target, creds = "unix://"+path, insecure.NewCredentials()
 	}
-	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(creds))
+	conn, err := grpc.NewClient(target, append(opts, grpc.WithTransportCredentials(creds))...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", target, err)
 	}
@@ -181,6 +209,10 @@ func (a *app) explain(err error) string {
 			where, st.Message(), EnvSocket)
 	case codes.Canceled:
 		return "cancelled"
+	case codes.ResourceExhausted:
+		if strings.Contains(st.Message(), "larger than max") {
+			return fmt.Sprintf("%s: %s (the limit is emberd's grpc.max_recv_msg_size)", codeName(st.Code()), st.Message())
+		}
 	}
 	return fmt.Sprintf("%s: %s", codeName(st.Code()), st.Message())
 }
@@ -194,9 +226,23 @@ func codeName(c codes.Code) string {
 	case codes.FailedPrecondition:
 		return "not ready"
 	case codes.ResourceExhausted:
-		return "busy"
+		return "busy (RESOURCE_EXHAUSTED)"
+	case codes.PermissionDenied:
+		return "PERMISSION_DENIED"
+	case codes.Unauthenticated:
+		return "UNAUTHENTICATED"
 	case codes.AlreadyExists:
 		return "already exists"
 	}
 	return c.String()
 }
+
+// bearerToken sends "authorization: Bearer <token>" with every call, and
+// only over TLS.
+type bearerToken string
+
+func (t bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(t)}, nil
+}
+
+func (bearerToken) RequireTransportSecurity() bool { return true }
