@@ -20,13 +20,14 @@ func FuzzVerifyEnvelope(f *testing.F) {
 	f.Add(golden)
 	f.Add(signRaw(f, goodManifest, testKey(1)))
 	f.Add(signRaw(f, goodManifest, testKey(2), testKey(1)))
-	f.Add([]byte(`{"format":1,"manifest":{"version":1,"artifacts":[{"kind":"pipelines","name":"p","url":"http://h/p","sha256":"` +
+	f.Add([]byte(`{"format":2,"manifest":{` + scopeJSON + `"devices":["gw-07"],"min_version":1,"version":1,"artifacts":[{"kind":"pipelines","name":"p","url":"http://h/p","sha256":"` +
 		"0000000000000000000000000000000000000000000000000000000000000000" + `","size":1}],"checks":[{"prompt":"x","max_tokens":1,` +
 		`"json_schema":{"type":"object"},"contains":["a"],"max_first_token_latency":"1s"}]},"signatures":[{"key_id":"34750f98bd59fcfc","signature":"AAAA"}]}`))
-	f.Add([]byte(`{"format":1,"manifest":{},"signatures":[]}`))
+	f.Add([]byte(`{"format":2,"manifest":{},"signatures":[]}`))
+	f.Add([]byte(`{"format":1,"manifest":{"version":1},"signatures":[{"key_id":"34750f98bd59fcfc","signature":"AAAA"}]}`))
 	f.Add([]byte(`{"a":"\ud83d\ude00","b":[1e400]}`))
 	ring := NewKeyRing(pub(testKey(1)))
-	documented := []error{ErrMalformed, ErrNoSignature, ErrBadSignature, ErrUnknownKey}
+	documented := []error{ErrMalformed, ErrNoSignature, ErrBadSignature, ErrUnknownKey, ErrUnscoped}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := Verify(data, ring)
 		if err != nil {

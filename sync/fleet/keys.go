@@ -16,6 +16,9 @@ import (
 // KeyRing holds the public keys a device trusts, by key id.
 type KeyRing struct {
 	keys map[string]ed25519.PublicKey
+	// source says where the keys came from, for refusals: the config, or
+	// key list version N.
+	source string
 }
 
 // NewKeyRing returns a ring of keys. A key given twice is kept once.
@@ -47,6 +50,19 @@ func (r *KeyRing) IDs() []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// describe lists the ring's key ids and where they came from.
+func (r *KeyRing) describe() string {
+	ids := r.IDs()
+	s := "no key"
+	if len(ids) > 0 {
+		s = strings.Join(ids, ", ")
+	}
+	if r != nil && r.source != "" {
+		s += " (" + r.source + ")"
+	}
+	return s
 }
 
 // Len returns the number of keys.

@@ -80,6 +80,7 @@ var (
 	durationType = reflect.TypeFor[Duration]()
 	rawJSONType  = reflect.TypeFor[RawJSON]()
 	stringsType  = reflect.TypeFor[Strings]()
+	timeType     = reflect.TypeFor[Timestamp]()
 )
 
 func (d *yamlDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
@@ -204,6 +205,20 @@ func (d *yamlDecoder) special(n *yaml.Node, v reflect.Value, isNull bool, fail f
 			return true
 		}
 		v.SetBytes(b)
+	case timeType:
+		if isNull {
+			return true
+		}
+		if n.Kind != yaml.ScalarNode || (n.Tag != "!!timestamp" && n.Tag != "!!str") {
+			fail("want a time like 2026-04-01T00:00:00Z, got %s", describeNode(n))
+			return true
+		}
+		t, err := parseTimestamp(n.Value)
+		if err != nil {
+			fail("%v", err)
+			return true
+		}
+		v.Set(reflect.ValueOf(Timestamp{t}))
 	case stringsType:
 		if n.Kind != yaml.ScalarNode || isNull {
 			return false // a list: the general case
