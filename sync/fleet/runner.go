@@ -31,7 +31,7 @@ type runner struct {
 	// lastNote is the last error evaluate set, so a later one clears it.
 	lastNote string
 	tick     <-chan time.Time
-	waiters    []chan error // manual rollback callers
+	waiters  []chan error // manual rollback callers
 }
 
 type job struct {
