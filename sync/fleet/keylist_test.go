@@ -30,12 +30,12 @@ func TestVerifyKeyList(t *testing.T) {
 		data []byte
 		want error
 	}{
-		"other fleet":        {mustSignKeys(t, NewKeyList("line4", 4, pub(k1)), root), ErrOutOfScope},
-		"not the root":       {mustSignKeys(t, NewKeyList("line3", 4, pub(k1)), k2), ErrUnknownKey},
-		"tampered version":   {tamper(`"version": 4`, `"version": 5`), ErrBadSignature},
-		"format 2":           {tamper(`"format": 1`, `"format": 2`), ErrMalformed},
-		"no signatures":      {[]byte(`{"format":1,"keys":{"fleet":"line3","version":1,"keys":[]},"signatures":[]}`), ErrNoSignature},
-		"not json":           {[]byte("keys"), ErrMalformed},
+		"other fleet":      {mustSignKeys(t, NewKeyList("line4", 4, pub(k1)), root), ErrOutOfScope},
+		"not the root":     {mustSignKeys(t, NewKeyList("line3", 4, pub(k1)), k2), ErrUnknownKey},
+		"tampered version": {tamper(`"version": 4`, `"version": 5`), ErrBadSignature},
+		"format 2":         {tamper(`"format": 1`, `"format": 2`), ErrMalformed},
+		"no signatures":    {[]byte(`{"format":1,"keys":{"fleet":"line3","version":1,"keys":[]},"signatures":[]}`), ErrNoSignature},
+		"not json":         {[]byte("keys"), ErrMalformed},
 	}
 	for name, tc := range cases {
 		if _, err := VerifyKeyList(tc.data, pub(root), "line3"); !errors.Is(err, tc.want) {
