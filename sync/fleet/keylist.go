@@ -189,6 +189,19 @@ func VerifyKeyList(data []byte, root ed25519.PublicKey, fleet string) (*Verified
 	return &VerifiedKeys{List: kl, Digest: hexDigest(sha256.Sum256(body)), ring: kl.ring()}, nil
 }
 
+// ParseKeyList checks that data is a well-formed key list envelope
+// without checking its signature (emberctl uses it before publishing).
+func ParseKeyList(data []byte) (*KeyList, error) {
+	format, body, _, err := parseSigned(data, "keys", "key list")
+	if err != nil {
+		return nil, err
+	}
+	if format != "1" {
+		return nil, fmt.Errorf("%w: key list format %s: this device reads format %d", ErrMalformed, format, KeyListFormat)
+	}
+	return decodeKeyList(body)
+}
+
 // decodeKeyList decodes a canonical key list strictly and validates it.
 func decodeKeyList(canonical []byte) (*KeyList, error) {
 	root, err := parseJSON(canonical)
