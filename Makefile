@@ -91,6 +91,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEntry$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/audit/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCheckpoint$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/audit/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyEnvelope$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./sync/fleet/
+	$(GO) test -run '^$$' -fuzz '^FuzzVerifyKeyList$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./sync/fleet/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeWatermark$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./sync/fleet/
 	$(GO) test -run '^$$' -fuzz '^FuzzRedact$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./sync/redact/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEnvelope$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./sync/uplink/
 	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./sync/consumer/

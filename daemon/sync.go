@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"crypto/ed25519"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 
@@ -50,17 +52,25 @@ func newUplink(cfg *config.Config, st *store.Store, log *slog.Logger) (*uplink.U
 	return up, nil
 }
 
-// newUpdater builds the fleet updater when trusted keys are configured.
+// newUpdater builds the fleet updater when trusted keys or a root key
+// are configured.
 func newUpdater(cfg *config.Config, st *store.Store, up *uplink.Uplink, app *release.Applier, prof *hw.Profile, aud fleet.Auditor, log *slog.Logger) (*fleet.Updater, error) {
-	if len(cfg.Fleet.TrustedKeys) == 0 || up == nil {
+	if (len(cfg.Fleet.TrustedKeys) == 0 && cfg.Fleet.RootKey == "") || up == nil {
 		return nil, nil
 	}
 	keys, err := fleet.LoadTrustedKeys(cfg.Fleet.TrustedKeys, cfg.Dir())
 	if err != nil {
 		return nil, err
 	}
+	var root ed25519.PublicKey
+	if cfg.Fleet.RootKey != "" {
+		if root, err = fleet.LoadPublicKey(cfg.Fleet.RootKey, cfg.Dir()); err != nil {
+			return nil, fmt.Errorf("fleet.root_key: %w", err)
+		}
+	}
 	return fleet.New(fleet.Options{
 		Fleet: cfg.Uplink.Fleet, Device: cfg.DeviceID, Dir: filepath.Join(cfg.StateDir, "fleet"), Keys: keys,
+		RootKey: root, MaxVersionJump: cfg.Fleet.MaxVersionJump, AllowHTTP: !cfg.Fleet.RequireHTTPS,
 		Store: fleet.SettingsStore(st, store.ErrNotFound), Link: up.Link(), Activator: app, Checker: app,
 		Hardware: fleet.Hardware{MemoryBytes: prof.MemoryBytes}, AllowedLicenses: cfg.Fleet.AllowedLicenses,
 		KeepVersions: cfg.Fleet.KeepVersions, MaxBootAttempts: cfg.Fleet.MaxBootAttempts,

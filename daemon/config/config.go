@@ -167,7 +167,7 @@ func Default() *Config {
 				Backoff:   Backoff{Min: Duration(500 * time.Millisecond), Max: Duration(time.Minute)},
 			},
 		},
-		Fleet: Fleet{KeepVersions: 2, MaxBootAttempts: 3},
+		Fleet: Fleet{KeepVersions: 2, MaxBootAttempts: 3, MaxVersionJump: 1000, RequireHTTPS: true},
 		Governors: Governors{
 			Interval: Duration(10 * time.Second),
 			Thermal:  ThermalGovernor{MaxCelsius: 80, ResumeCelsius: 70, Threads: 1, Parallel: 1, PauseBelowPriority: 5},

@@ -51,8 +51,19 @@ type Metrics struct {
 // arrive over the uplink's connection.
 type Fleet struct {
 	// TrustedKeys are ed25519 public keys, as files or base64, that may
-	// sign manifests; none disables fleet updates.
+	// sign manifests; none (and no RootKey) disables fleet updates. A key
+	// list signed by RootKey replaces them.
 	TrustedKeys []string `yaml:"trusted_keys"`
+	// RootKey is the fleet's pinned root key (a file or base64): it signs
+	// the key lists, retained on fleet/v1/<fleet>/keys, that rotate and
+	// revoke the manifest keys in band. Empty: no key lists.
+	RootKey string `yaml:"root_key"`
+	// MaxVersionJump is how far above the highest accepted version a
+	// manifest signed by one key may go; further needs two keys.
+	MaxVersionJump int64 `yaml:"max_version_jump"`
+	// RequireHTTPS refuses plain-http artifact URLs and redirects, except
+	// to loopback hosts.
+	RequireHTTPS bool `yaml:"require_https"`
 	// AllowedLicenses, when set, is the only model licenses accepted.
 	AllowedLicenses []string `yaml:"allowed_licenses"`
 	// KeepVersions is how many earlier releases stay for rollback.

@@ -543,4 +543,10 @@ func (c *Config) validateOps(bad badFunc) {
 	if len(c.Fleet.TrustedKeys) > 0 && c.Uplink.URL == "" {
 		bad("fleet.trusted_keys", "fleet updates arrive over the uplink: set uplink.url too")
 	}
+	if c.Fleet.RootKey != "" && c.Uplink.URL == "" {
+		bad("fleet.root_key", "key lists arrive over the uplink: set uplink.url too")
+	}
+	if c.Fleet.MaxVersionJump < 1 {
+		bad("fleet.max_version_jump", "must be at least 1")
+	}
 }

@@ -90,7 +90,7 @@ checks:
 	if err := os.WriteFile(yaml, []byte(manifest), 0o644); err != nil {
 		o.t.Fatal(err)
 	}
-	o.run("fleet", "sign", "--key", filepath.Join(o.dir, "keys", "fleet.key"), "--manifest", yaml, "--out", env)
+	o.run("fleet", "sign", "--fleet", o.fleet, "--key", filepath.Join(o.dir, "keys", "fleet.key"), "--manifest", yaml, "--out", env)
 	o.run("fleet", "publish", "--url", o.mq.URL(), "--fleet", o.fleet, env)
 }
 

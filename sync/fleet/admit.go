@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -11,36 +12,67 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// evaluate verifies the effective desired payload (the device's own when
-// it has one, else the fleet's) and turns it into an event, or into a
-// rejection that only the last error and the report show.
+// evaluate verifies the desired payloads and turns the one in force into
+// an event. The device's own topic wins over the fleet's only when its
+// payload is acceptable (it verifies, is for this device, is valid now,
+// and is the manifest already accepted or a newer one): junk, a replay
+// or another device's manifest retained there is ignored, with its
+// reason in Status.Ignored and the last error, and the fleet's is
+// followed. A refusal of the fleet's goes to the last error.
 func (r *runner) evaluate(ctx context.Context) error {
 	u := r.u
-	topic := u.topics.deviceDesired
-	payload := r.desired[topic]
-	if len(payload) == 0 {
-		topic = u.topics.fleetDesired
-		payload = r.desired[topic]
-	}
-	if len(payload) == 0 {
-		return nil
-	}
-	v, err := Verify(payload, u.opts.Keys)
-	if err == nil {
-		err = r.checkVersion(v)
-	}
-	if err != nil {
+	var notes []string
+	for _, topic := range []string{u.topics.deviceDesired, u.topics.fleetDesired} {
+		payload := r.desired[topic]
+		if len(payload) == 0 {
+			r.setIgnored(topic, "")
+			continue
+		}
+		v, err := r.verify(payload)
 		if errors.Is(err, errAlreadyHave) {
+			r.setIgnored(topic, "")
+			r.noteIgnored(notes)
 			return nil
 		}
-		u.log.Warn("fleet: desired state refused", "topic", topic, "err", err)
-		u.updateStatus(func(s *Status) { s.LastError = fmt.Sprintf("refused %s: %v", topic, err) })
-		r.report = true
-		return nil
+		if err != nil {
+			reason := fmt.Sprintf("refused %s: %v", topic, err)
+			u.log.Warn("fleet: desired state refused", "topic", topic, "err", err)
+			if topic == u.topics.deviceDesired {
+				reason += "; following the fleet's desired state"
+			}
+			r.setIgnored(topic, reason)
+			notes = append(notes, reason)
+			continue
+		}
+		r.setIgnored(topic, "")
+		return r.take(v, notes)
 	}
+	r.noteIgnored(notes)
+	return nil
+}
+
+// noteIgnored shows why payloads were passed over as the last error; when
+// none was, it clears a last error that an earlier evaluation set (and
+// leaves any other, such as a download's, alone).
+func (r *runner) noteIgnored(notes []string) {
+	last := strings.Join(notes, "; ")
+	prev := r.lastNote
+	r.lastNote = last
+	r.u.updateStatus(func(s *Status) {
+		if (last != "" || s.LastError == prev) && s.LastError != last {
+			s.LastError = last
+			r.report = true
+		}
+	})
+}
+
+// take admits a verified manifest and applies the outcome.
+func (r *runner) take(v *Verified, notes []string) error {
+	u := r.u
 	ev := u.admit(v)
 	if ref, ok := ev.(EvRefuse); ok {
 		if old := u.st.Refused; old != nil && old.Digest == ref.Refusal.Digest && old.Reason == ref.Refusal.Reason && u.st.Phase == PhaseFailed {
+			r.noteIgnored(notes)
 			return nil // refused for the same reason before
 		}
 		u.log.Warn("fleet: manifest refused", "version", ref.Refusal.Version, "reason", ref.Refusal.Reason)
@@ -55,23 +87,54 @@ func (r *runner) evaluate(ctx context.Context) error {
 		return err
 	}
 	u.updateStatus(func(s *Status) { s.LastError = "" })
+	r.lastNote = ""
+	r.noteIgnored(notes)
 	r.report = true
 	return nil
 }
 
+// verify checks a desired payload in full, in this order: the envelope
+// and its signatures against the keys in force; the manifest already
+// accepted (errAlreadyHave: nothing else to check, even once it has
+// expired); the scope (fleet, devices, validity period); the version
+// rules (checkVersion).
+func (r *runner) verify(payload []byte) (*Verified, error) {
+	u := r.u
+	v, err := Verify(payload, u.keys)
+	if err != nil {
+		return nil, err
+	}
+	if v.Manifest.Version == u.st.Highest && v.Digest == u.st.HighestDigest {
+		return nil, errAlreadyHave
+	}
+	if err := v.Manifest.CheckScope(u.opts.Fleet, u.opts.Device, u.clock.Now()); err != nil {
+		return nil, err
+	}
+	if err := r.checkVersion(v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
 var errAlreadyHave = errors.New("already accepted")
 
-// checkVersion is the rollback protection.
+// checkVersion is the rollback protection: a version below the floor or
+// not above the highest accepted is refused, and so is one more than
+// MaxVersionJump above it unless two different trusted keys signed it.
 func (r *runner) checkVersion(v *Verified) error {
 	st := r.u.st
 	ver := v.Manifest.Version
 	switch {
+	case ver < st.Floor:
+		return fmt.Errorf("%w: version %d is below %d, the minimum a committed manifest set", ErrBelowFloor, ver, st.Floor)
 	case ver < st.Highest:
 		return fmt.Errorf("%w: version %d is older than %d, the highest accepted (a replay or a downgrade)", ErrNotNewer, ver, st.Highest)
-	case ver == st.Highest && v.Digest == st.HighestDigest:
-		return errAlreadyHave
 	case ver == st.Highest:
 		return fmt.Errorf("%w: version %d was already accepted with other content (digest %.12s, now %.12s)", ErrNotNewer, ver, st.HighestDigest, v.Digest)
+	case ver-st.Highest > r.u.opts.MaxVersionJump && len(v.KeyIDs) < 2:
+		return fmt.Errorf("%w: version %d is %d above %d, the highest accepted; fleet.max_version_jump is %d: "+
+			"sign it with a second trusted key (signed by %s)", ErrVersionJump, ver, ver-st.Highest, st.Highest,
+			r.u.opts.MaxVersionJump, strings.Join(v.KeyIDs, ", "))
 	}
 	return nil
 }
@@ -83,6 +146,11 @@ func (u *Updater) admit(v *Verified) Event {
 	m := v.Manifest
 	var errs []string
 	for i, a := range m.Artifacts {
+		if au, err := url.Parse(a.URL); err == nil {
+			if err := checkTransport(au, u.opts.AllowHTTP); err != nil {
+				errs = append(errs, fmt.Sprintf("artifacts[%d] %q: %v", i, a.Name, err))
+			}
+		}
 		if a.Kind == KindModel && len(u.opts.AllowedLicenses) > 0 &&
 			!slices.ContainsFunc(u.opts.AllowedLicenses, func(l string) bool { return strings.EqualFold(l, a.License) }) {
 			errs = append(errs, fmt.Sprintf("artifacts[%d] %q: %v: %q (allowed: %s)", i, a.Name, ErrLicense, a.License, strings.Join(u.opts.AllowedLicenses, ", ")))
@@ -106,7 +174,8 @@ func (u *Updater) admit(v *Verified) Event {
 			errs = append(errs, fmt.Sprintf("checks[%d].json_schema: %v: %v", i, ErrMalformed, err))
 		}
 	}
-	target := Target{Release: Release{Version: m.Version}, Digest: v.Digest, Checks: m.Checks}
+	target := Target{Release: Release{Version: m.Version}, Digest: v.Digest, Checks: m.Checks,
+		MinVersion: m.MinVersion, KeyIDs: v.KeyIDs}
 	for _, a := range m.Artifacts {
 		target.Artifacts = append(target.Artifacts, Installed{Artifact: a, Path: u.artifactPath(a)})
 	}

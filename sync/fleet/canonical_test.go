@@ -191,7 +191,16 @@ func TestManifestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Manifest.Version != 7 || len(v.Manifest.Artifacts) != 2 {
+	if v.Manifest.Version != 7 || len(v.Manifest.Artifacts) != 2 || v.Manifest.Fleet != "line3" || v.Manifest.MinVersion != 5 {
 		t.Errorf("golden manifest decoded as %+v", v.Manifest)
+	}
+	// The format 1 golden, signed before manifests were scoped, is
+	// refused as such, with a reason that says what to do.
+	old, err := os.ReadFile("testdata/manifest.v1.envelope.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify(old, NewKeyRing(pub(testKey(1)))); !errors.Is(err, ErrUnscoped) || !strings.Contains(err.Error(), "--fleet") {
+		t.Errorf("format 1 envelope: %v, want ErrUnscoped", err)
 	}
 }

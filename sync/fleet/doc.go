@@ -10,9 +10,15 @@
 // (`emberctl fleet publish`). The Updater on each device:
 //
 //  1. verifies the envelope's ed25519 signature against its trusted keys
-//     and refuses a version not above the highest it ever accepted (a
-//     replay or a downgrade), even after a rollback;
-//  2. admits it or refuses it before any download: license allow-list,
+//     (fleet.trusted_keys, or the key list a pinned root key signed,
+//     retained on fleet/v1/<fleet>/keys), checks the manifest's signed
+//     scope (fleet, devices, not_before/not_after), and refuses a version
+//     not above the highest it ever accepted (a replay or a downgrade),
+//     even after a rollback or the loss of its database (a watermark file
+//     keeps it), below a committed min_version, or far above it with one
+//     signature only;
+//  2. admits it or refuses it before any download: https artifact URLs,
+//     license allow-list,
 //     memory and architecture requirements, JSON Schema checks that
 //     compile, free disk next to the running version;
 //  3. downloads each artifact with Range requests (Downloader), resuming

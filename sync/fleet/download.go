@@ -58,6 +58,11 @@ type DownloadOptions struct {
 	Retry func(err error, wait time.Duration)
 	// Logger gets one line per attempt outcome; nil discards.
 	Logger *slog.Logger
+	// AllowHTTP fetches plain-http URLs from any host. Without it a URL,
+	// or a redirect, that is plain http to a host that is not loopback
+	// fails with ErrInsecureURL. Redirects to another host, or from https
+	// to http, fail with ErrRedirect either way.
+	AllowHTTP bool
 }
 
 // Downloader fetches files over HTTP(S) with Range requests, resuming
@@ -81,7 +86,11 @@ func NewDownloader(opts DownloadOptions) *Downloader {
 	d := &Downloader{opts: opts, client: opts.Client, clock: opts.Clock, window: opts.Window, log: opts.Logger}
 	if d.client == nil {
 		d.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	} else {
+		c := *d.client // the caller's client keeps its own policy
+		d.client = &c
 	}
+	d.client.CheckRedirect = d.checkRedirect
 	if d.clock == nil {
 		d.clock = SystemClock
 	}
@@ -129,6 +138,13 @@ var (
 func (d *Downloader) Fetch(ctx context.Context, rawURL string, size int64, path string) error {
 	if size <= 0 {
 		return permanentf("fetch %s: size %d: %w", redact(rawURL), size, ErrSizeMismatch)
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return permanentf("fetch %s: %w", redact(rawURL), err)
+	}
+	if err := checkTransport(u, d.opts.AllowHTTP); err != nil {
+		return permanent(err)
 	}
 	bo := newBackoff(d.opts.BackoffMin, d.opts.BackoffMax)
 	for {
@@ -316,9 +332,30 @@ func (d *Downloader) get(ctx context.Context, cancel context.CancelCauseFunc, ra
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		if errors.Is(err, ErrRedirect) || errors.Is(err, ErrInsecureURL) {
+			return nil, permanentf("GET %s: %w", redact(rawURL), err)
+		}
 		return nil, fmt.Errorf("GET %s: %w", redact(rawURL), err)
 	}
 	return resp, nil
+}
+
+// checkRedirect follows a redirect only to the same host name, never
+// from https to http, and (without AllowHTTP) never to plain http off
+// loopback: the manifest names where an artifact comes from, and a
+// server must not send the device elsewhere.
+func (d *Downloader) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return fmt.Errorf("%w: more than 10 redirects", ErrRedirect)
+	}
+	from, to := via[0].URL, req.URL
+	if !strings.EqualFold(from.Hostname(), to.Hostname()) {
+		return fmt.Errorf("%w: %s redirects to %s", ErrRedirect, from.Hostname(), redact(to.String()))
+	}
+	if from.Scheme == "https" && to.Scheme != "https" {
+		return fmt.Errorf("%w: https redirects to %s", ErrRedirect, redact(to.String()))
+	}
+	return checkTransport(to, d.opts.AllowHTTP)
 }
 
 // checkResponse classifies a response to a request from rec.Offset: nil

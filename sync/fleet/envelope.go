@@ -14,15 +14,18 @@ import (
 )
 
 // EnvelopeFormat is the envelope format this package writes and reads.
-const EnvelopeFormat = 1
+// Format 1 (manifests without fleet, devices and validity) is refused
+// with ErrUnscoped.
+const EnvelopeFormat = 2
 
 // signingContext is prepended to the canonical manifest before signing,
 // so a signature over a manifest can never be replayed as a signature
-// over anything else signed with the same key.
-const signingContext = "ember-fleet-manifest-v1\n"
+// over anything else signed with the same key — nor over a manifest of
+// another format: the context names the format.
+const signingContext = "ember-fleet-manifest-v2\n"
 
 // Envelope is the signed form of a manifest, the payload of the desired
-// topics: {"format":1,"manifest":{…},"signatures":[{"key_id":…,"signature":…}]}.
+// topics: {"format":2,"manifest":{…},"signatures":[{"key_id":…,"signature":…}]}.
 type Envelope struct {
 	Format     int             `json:"format"`
 	Manifest   json.RawMessage `json:"manifest"`
@@ -112,59 +115,105 @@ func ParseEnvelope(data []byte) (*Envelope, *Manifest, error) {
 // parseEnvelope checks the envelope's shape and canonicalizes its
 // manifest; it does not look inside the manifest.
 func parseEnvelope(data []byte) (*Envelope, error) {
+	format, body, sigs, err := parseSigned(data, "manifest", "envelope")
+	if err != nil {
+		return nil, err
+	}
+	if format == "1" {
+		return nil, ErrUnscoped
+	}
+	if format != "2" {
+		return nil, fmt.Errorf("%w: format %s: this device reads format %d", ErrMalformed, format, EnvelopeFormat)
+	}
+	return &Envelope{Format: EnvelopeFormat, Manifest: body, Signatures: sigs}, nil
+}
+
+// parseSigned checks the shape shared by the signed payloads (a manifest
+// envelope, a key list): an object of exactly format, body and
+// signatures, at most maxEnvelopeBytes. It returns the format as written,
+// the body canonicalized, and the signatures, syntactically checked.
+func parseSigned(data []byte, body, what string) (string, []byte, []Signature, error) {
 	if len(data) > maxEnvelopeBytes {
-		return nil, fmt.Errorf("%w: envelope is %d bytes, the limit is %d", ErrMalformed, len(data), maxEnvelopeBytes)
+		return "", nil, nil, fmt.Errorf("%w: %s is %d bytes, the limit is %d", ErrMalformed, what, len(data), maxEnvelopeBytes)
 	}
 	root, err := parseJSON(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		return "", nil, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if root.kind != jsonObject {
-		return nil, fmt.Errorf("%w: envelope is not a JSON object", ErrMalformed)
+		return "", nil, nil, fmt.Errorf("%w: %s is not a JSON object", ErrMalformed, what)
 	}
-	if err := onlyKeys(root, "", "format", "manifest", "signatures"); err != nil {
-		return nil, err
+	if err := onlyKeys(root, "", "format", body, "signatures"); err != nil {
+		return "", nil, nil, err
 	}
 	format := root.member("format")
 	if format == nil || format.kind != jsonNumber {
-		return nil, fmt.Errorf("%w: format: missing or not a number", ErrMalformed)
+		return "", nil, nil, fmt.Errorf("%w: format: missing or not a number", ErrMalformed)
 	}
-	if format.s != "1" {
-		return nil, fmt.Errorf("%w: format %s: this device reads format %d", ErrMalformed, format.s, EnvelopeFormat)
+	bv := root.member(body)
+	if bv == nil || bv.kind != jsonObject {
+		return "", nil, nil, fmt.Errorf("%w: %s: missing or not an object", ErrMalformed, body)
 	}
-	mv := root.member("manifest")
-	if mv == nil || mv.kind != jsonObject {
-		return nil, fmt.Errorf("%w: manifest: missing or not an object", ErrMalformed)
-	}
-	env := &Envelope{Format: EnvelopeFormat, Manifest: appendCanonical(nil, mv)}
+	canonical := appendCanonical(nil, bv)
 	sv := root.member("signatures")
 	if sv == nil {
-		return nil, fmt.Errorf("%w: no signatures field", ErrNoSignature)
+		return "", nil, nil, fmt.Errorf("%w: no signatures field", ErrNoSignature)
 	}
 	if sv.kind != jsonArray {
-		return nil, fmt.Errorf("%w: signatures: not a list", ErrMalformed)
+		return "", nil, nil, fmt.Errorf("%w: signatures: not a list", ErrMalformed)
 	}
 	if len(sv.arr) == 0 {
-		return nil, fmt.Errorf("%w: the signatures list is empty", ErrNoSignature)
+		return "", nil, nil, fmt.Errorf("%w: the signatures list is empty", ErrNoSignature)
 	}
+	var sigs []Signature
 	for i, s := range sv.arr {
 		p := fmt.Sprintf("signatures[%d]", i)
 		if s.kind != jsonObject {
-			return nil, fmt.Errorf("%w: %s: not an object", ErrMalformed, p)
+			return "", nil, nil, fmt.Errorf("%w: %s: not an object", ErrMalformed, p)
 		}
 		if err := onlyKeys(s, p+".", "key_id", "signature"); err != nil {
-			return nil, err
+			return "", nil, nil, err
 		}
 		id, sig := s.member("key_id"), s.member("signature")
 		if id == nil || id.kind != jsonString || !keyIDPattern.MatchString(id.s) {
-			return nil, fmt.Errorf("%w: %s.key_id: want 16 lower-case hex digits", ErrMalformed, p)
+			return "", nil, nil, fmt.Errorf("%w: %s.key_id: want 16 lower-case hex digits", ErrMalformed, p)
 		}
 		if sig == nil || sig.kind != jsonString {
-			return nil, fmt.Errorf("%w: %s.signature: missing or not a string", ErrMalformed, p)
+			return "", nil, nil, fmt.Errorf("%w: %s.signature: missing or not a string", ErrMalformed, p)
 		}
-		env.Signatures = append(env.Signatures, Signature{KeyID: id.s, Signature: sig.s})
+		sigs = append(sigs, Signature{KeyID: id.s, Signature: sig.s})
 	}
-	return env, nil
+	return format.s, canonical, sigs, nil
+}
+
+// checkSignatures returns the ids of the ring's keys whose signatures
+// over msg verify, each once. None: ErrBadSignature when a trusted key's
+// signature is there but does not verify, else ErrUnknownKey.
+func checkSignatures(sigs []Signature, msg []byte, ring *KeyRing, what string) ([]string, error) {
+	var good, bad, unknown []string
+	for _, s := range sigs {
+		pub, ok := ring.Key(s.KeyID)
+		if !ok {
+			unknown = append(unknown, s.KeyID)
+			continue
+		}
+		sig, err := base64.StdEncoding.Strict().DecodeString(s.Signature)
+		if err != nil || len(sig) != ed25519.SignatureSize || !ed25519.Verify(pub, msg, sig) {
+			bad = append(bad, s.KeyID)
+			continue
+		}
+		if !slices.Contains(good, s.KeyID) {
+			good = append(good, s.KeyID)
+		}
+	}
+	switch {
+	case len(good) > 0:
+		return good, nil
+	case len(bad) > 0:
+		return nil, fmt.Errorf("%w: %s by trusted key %s", ErrBadSignature, what, strings.Join(bad, ", "))
+	}
+	return nil, fmt.Errorf("%w: %s signed by %s; this device trusts %s", ErrUnknownKey, what,
+		strings.Join(unknown, ", "), ring.describe())
 }
 
 // onlyKeys refuses members of obj other than keys.
@@ -202,7 +251,8 @@ func decodeManifest(canonical []byte) (*Manifest, error) {
 // names without regard to case, which would let "Version" stand in for
 // "version" or both appear at once.
 var (
-	manifestKeys = shape{known: []string{"version", "artifacts", "checks"}, required: []string{"version", "artifacts"}}
+	manifestKeys = shape{known: []string{"fleet", "devices", "not_before", "not_after", "min_version", "version", "artifacts", "checks"},
+		required: []string{"fleet", "not_after", "version", "artifacts"}}
 	artifactKeys = shape{known: []string{"kind", "name", "url", "sha256", "size", "license", "requires"},
 		required: []string{"kind", "name", "url", "sha256", "size"}}
 	requiresKeys = shape{known: []string{"min_memory", "arch"}}
@@ -286,30 +336,9 @@ func Verify(data []byte, ring *KeyRing) (*Verified, error) {
 	if err != nil {
 		return nil, err
 	}
-	msg := signedMessage(env.Manifest)
-	var good, bad, unknown []string
-	for _, s := range env.Signatures {
-		pub, ok := ring.Key(s.KeyID)
-		if !ok {
-			unknown = append(unknown, s.KeyID)
-			continue
-		}
-		sig, err := base64.StdEncoding.Strict().DecodeString(s.Signature)
-		if err != nil || len(sig) != ed25519.SignatureSize || !ed25519.Verify(pub, msg, sig) {
-			bad = append(bad, s.KeyID)
-			continue
-		}
-		if !slices.Contains(good, s.KeyID) {
-			good = append(good, s.KeyID)
-		}
-	}
-	switch {
-	case len(good) > 0:
-	case len(bad) > 0:
-		return nil, fmt.Errorf("%w: by trusted key %s", ErrBadSignature, strings.Join(bad, ", "))
-	default:
-		return nil, fmt.Errorf("%w: signed by %s; this device trusts %s", ErrUnknownKey,
-			strings.Join(unknown, ", "), orNone(ring.IDs()))
+	good, err := checkSignatures(env.Signatures, signedMessage(env.Manifest), ring, "manifest")
+	if err != nil {
+		return nil, err
 	}
 	// Only now, signed by a trusted key, is the manifest worth reading.
 	m, err := decodeManifest(env.Manifest)
@@ -322,11 +351,4 @@ func Verify(data []byte, ring *KeyRing) (*Verified, error) {
 		Digest:    hexDigest(sha256.Sum256(env.Manifest)),
 		KeyIDs:    good,
 	}, nil
-}
-
-func orNone(ids []string) string {
-	if len(ids) == 0 {
-		return "no key"
-	}
-	return strings.Join(ids, ", ")
 }

@@ -13,7 +13,11 @@ import (
 	"testing"
 )
 
-const goodManifest = `{"version":3,"artifacts":[{"kind":"model","name":"qwen","url":"https://h/q.gguf",` +
+// scopeJSON is the scope every test manifest carries: fleet line3, valid
+// until 2100.
+const scopeJSON = `"fleet":"line3","not_after":"2100-01-01T00:00:00Z",`
+
+const goodManifest = `{` + scopeJSON + `"version":3,"artifacts":[{"kind":"model","name":"qwen","url":"https://h/q.gguf",` +
 	`"sha256":"74a4da8c9fdbcd15bd1f6d01d621410d31c6fc00986f5eb687824e7b93d7a9db","size":100,"license":"mit"}]}`
 
 func TestVerifySignatures(t *testing.T) {
@@ -46,8 +50,8 @@ func TestVerifySignatures(t *testing.T) {
 		{"corrupt signature", badSig(signed), ErrBadSignature},
 		{"signature not base64", tamper(`"signature":"`, `"signature":"!!`), ErrBadSignature},
 		{"unknown key", signRaw(t, goodManifest, k2), ErrUnknownKey},
-		{"no signatures", []byte(`{"format":1,"manifest":` + goodManifest + `,"signatures":[]}`), ErrNoSignature},
-		{"signatures field missing", []byte(`{"format":1,"manifest":` + goodManifest + `}`), ErrNoSignature},
+		{"no signatures", []byte(`{"format":2,"manifest":` + goodManifest + `,"signatures":[]}`), ErrNoSignature},
+		{"signatures field missing", []byte(`{"format":2,"manifest":` + goodManifest + `}`), ErrNoSignature},
 		{"one trusted among others", signRaw(t, goodManifest, k2, k1, k3), nil},
 		{"trusted good beats trusted bad", func() []byte {
 			env := signRaw(t, goodManifest, k1)
@@ -88,7 +92,7 @@ func TestVerifyRefusesMalformedManifests(t *testing.T) {
 	k := testKey(1)
 	ring := NewKeyRing(pub(k))
 	art := func(fields string) string {
-		return `{"version":3,"artifacts":[` + fields + `]}`
+		return `{` + scopeJSON + `"version":3,"artifacts":[` + fields + `]}`
 	}
 	const sha = `"74a4da8c9fdbcd15bd1f6d01d621410d31c6fc00986f5eb687824e7b93d7a9db"`
 	base := `"kind":"model","name":"qwen","url":"https://h/q","sha256":` + sha + `,"size":100,"license":"mit"`
@@ -96,16 +100,16 @@ func TestVerifyRefusesMalformedManifests(t *testing.T) {
 		manifest string
 		mention  string
 	}{
-		"unknown top-level field":   {`{"version":3,"artifacts":[{` + base + `}],"extra":true}`, `unknown field "extra"`},
+		"unknown top-level field":   {`{` + scopeJSON + `"version":3,"artifacts":[{` + base + `}],"extra":true}`, `unknown field "extra"`},
 		"unknown artifact field":    {art(`{` + base + `,"mirror":"x"}`), `unknown field "artifacts[0].mirror"`},
-		"case-variant key":          {`{"Version":3,"artifacts":[{` + base + `}]}`, `"Version"`},
-		"missing version":           {`{"artifacts":[{` + base + `}]}`, `version`},
+		"case-variant key":          {`{` + scopeJSON + `"Version":3,"artifacts":[{` + base + `}]}`, `"Version"`},
+		"missing version":           {`{` + scopeJSON + `"artifacts":[{` + base + `}]}`, `version`},
 		"missing sha256":            {art(`{"kind":"model","name":"q","url":"https://h/q","size":1,"license":"mit"}`), `artifacts[0].sha256`},
 		"missing size":              {art(`{"kind":"model","name":"q","url":"https://h/q","sha256":` + sha + `,"license":"mit"}`), `artifacts[0].size`},
-		"no artifacts":              {`{"version":3,"artifacts":[]}`, `at least one`},
-		"version zero":              {`{"version":0,"artifacts":[{` + base + `}]}`, `version`},
-		"version not an integer":    {`{"version":3.5,"artifacts":[{` + base + `}]}`, `version`},
-		"version as string":         {`{"version":"3","artifacts":[{` + base + `}]}`, `version`},
+		"no artifacts":              {`{` + scopeJSON + `"version":3,"artifacts":[]}`, `at least one`},
+		"version zero":              {`{` + scopeJSON + `"version":0,"artifacts":[{` + base + `}]}`, `version`},
+		"version not an integer":    {`{` + scopeJSON + `"version":3.5,"artifacts":[{` + base + `}]}`, `version`},
+		"version as string":         {`{` + scopeJSON + `"version":"3","artifacts":[{` + base + `}]}`, `version`},
 		"bad sha256":                {art(`{"kind":"model","name":"q","url":"https://h/q","sha256":"ABC","size":1,"license":"mit"}`), `sha256`},
 		"upper-case sha256":         {art(`{"kind":"model","name":"q","url":"https://h/q","sha256":"` + strings.ToUpper(sha[1:65]) + `","size":1,"license":"mit"}`), `sha256`},
 		"size zero":                 {art(`{"kind":"model","name":"q","url":"https://h/q","sha256":` + sha + `,"size":0,"license":"mit"}`), `size`},
@@ -118,13 +122,13 @@ func TestVerifyRefusesMalformedManifests(t *testing.T) {
 		"bad name":                  {art(`{"kind":"model","name":"../etc","url":"https://h/q","sha256":` + sha + `,"size":1,"license":"mit"}`), `name`},
 		"unknown arch":              {art(`{` + base + `,"requires":{"arch":["aarch64"]}}`), `unknown architecture "aarch64"`},
 		"min_memory as string":      {art(`{` + base + `,"requires":{"min_memory":"2GiB"}}`), `min_memory`},
-		"check without prompt":      {`{"version":3,"artifacts":[{` + base + `}],"checks":[{"max_tokens":5}]}`, `checks[0].prompt`},
-		"check max_tokens zero":     {`{"version":3,"artifacts":[{` + base + `}],"checks":[{"prompt":"p","max_tokens":0}]}`, `max_tokens`},
-		"check on unknown model":    {`{"version":3,"artifacts":[{` + base + `}],"checks":[{"model":"x","prompt":"p","max_tokens":5}]}`, `not a model artifact`},
-		"check bad latency":         {`{"version":3,"artifacts":[{` + base + `}],"checks":[{"prompt":"p","max_tokens":5,"max_first_token_latency":"soon"}]}`, `duration`},
-		"check schema not object":   {`{"version":3,"artifacts":[{` + base + `}],"checks":[{"prompt":"p","max_tokens":5,"json_schema":"x"}]}`, `json_schema`},
-		"check unknown expectation": {`{"version":3,"artifacts":[{` + base + `}],"checks":[{"prompt":"p","max_tokens":5,"regex":"x"}]}`, `unknown field "checks[0].regex"`},
-		"duplicate key":             {`{"version":3,"version":4,"artifacts":[{` + base + `}]}`, `duplicate key`},
+		"check without prompt":      {`{` + scopeJSON + `"version":3,"artifacts":[{` + base + `}],"checks":[{"max_tokens":5}]}`, `checks[0].prompt`},
+		"check max_tokens zero":     {`{` + scopeJSON + `"version":3,"artifacts":[{` + base + `}],"checks":[{"prompt":"p","max_tokens":0}]}`, `max_tokens`},
+		"check on unknown model":    {`{` + scopeJSON + `"version":3,"artifacts":[{` + base + `}],"checks":[{"model":"x","prompt":"p","max_tokens":5}]}`, `not a model artifact`},
+		"check bad latency":         {`{` + scopeJSON + `"version":3,"artifacts":[{` + base + `}],"checks":[{"prompt":"p","max_tokens":5,"max_first_token_latency":"soon"}]}`, `duration`},
+		"check schema not object":   {`{` + scopeJSON + `"version":3,"artifacts":[{` + base + `}],"checks":[{"prompt":"p","max_tokens":5,"json_schema":"x"}]}`, `json_schema`},
+		"check unknown expectation": {`{` + scopeJSON + `"version":3,"artifacts":[{` + base + `}],"checks":[{"prompt":"p","max_tokens":5,"regex":"x"}]}`, `unknown field "checks[0].regex"`},
+		"duplicate key":             {`{` + scopeJSON + `"version":3,"version":4,"artifacts":[{` + base + `}]}`, `duplicate key`},
 		"manifest not an object":    {`[1]`, `manifest`},
 	}
 	for name, tc := range cases {
@@ -139,13 +143,13 @@ func TestVerifyRefusesMalformedManifests(t *testing.T) {
 		})
 	}
 	for name, env := range map[string]string{
-		"format 2":          `{"format":2,"manifest":` + goodManifest + `,"signatures":[{"key_id":"0011223344556677","signature":"AA=="}]}`,
-		"unknown envelope":  `{"format":1,"manifest":` + goodManifest + `,"signatures":[],"note":"x"}`,
-		"bad key id":        `{"format":1,"manifest":` + goodManifest + `,"signatures":[{"key_id":"XYZ","signature":"AA=="}]}`,
-		"signature extra":   `{"format":1,"manifest":` + goodManifest + `,"signatures":[{"key_id":"0011223344556677","signature":"AA==","alg":"x"}]}`,
+		"format 3":          `{"format":3,"manifest":` + goodManifest + `,"signatures":[{"key_id":"0011223344556677","signature":"AA=="}]}`,
+		"unknown envelope":  `{"format":2,"manifest":` + goodManifest + `,"signatures":[],"note":"x"}`,
+		"bad key id":        `{"format":2,"manifest":` + goodManifest + `,"signatures":[{"key_id":"XYZ","signature":"AA=="}]}`,
+		"signature extra":   `{"format":2,"manifest":` + goodManifest + `,"signatures":[{"key_id":"0011223344556677","signature":"AA==","alg":"x"}]}`,
 		"not json":          `format: 1`,
 		"envelope is array": `[]`,
-		"too large":         `{"format":1,"manifest":{"x":"` + strings.Repeat("a", maxEnvelopeBytes) + `"}}`,
+		"too large":         `{"format":2,"manifest":{"x":"` + strings.Repeat("a", maxEnvelopeBytes) + `"}}`,
 	} {
 		if _, err := Verify([]byte(env), ring); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: Verify = %v, want ErrMalformed", name, err)
@@ -215,7 +219,7 @@ func TestKeyIDAndKeyFiles(t *testing.T) {
 // TestKeyRotation walks FORMAT.md's rotation procedure.
 func TestKeyRotation(t *testing.T) {
 	oldKey, newKey := testKey(1), testKey(2)
-	m, err := ParseManifestYAML([]byte(fmt.Sprintf(`
+	m, err := ParseManifestYAML([]byte(fmt.Sprintf(yamlScope+`
 version: 9
 artifacts:
   - {kind: model, name: q, url: "https://h/q", sha256: %s, size: 5, license: mit}

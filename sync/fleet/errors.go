@@ -31,6 +31,46 @@ var (
 	// old manifest or a downgrade. It is refused even after a rollback.
 	ErrNotNewer = errors.New("manifest version is not newer than the highest accepted")
 
+	// ErrUnscoped is returned for an envelope of format 1: its manifest
+	// names no fleet, no devices and no validity period, so its signature
+	// would replay to any device of any fleet sharing the key. Such
+	// manifests are refused; re-sign them (format 2).
+	ErrUnscoped = errors.New("manifest is not scoped (envelope format 1): re-sign it with emberctl fleet sign --fleet")
+
+	// ErrOutOfScope is returned for a manifest signed for another fleet,
+	// or whose devices list does not name this device.
+	ErrOutOfScope = errors.New("manifest is not for this device")
+
+	// ErrExpired is returned for a manifest past its not_after.
+	ErrExpired = errors.New("manifest has expired")
+
+	// ErrNotYetValid is returned for a manifest before its not_before.
+	ErrNotYetValid = errors.New("manifest is not valid yet")
+
+	// ErrBelowFloor is returned for a manifest, or an operator's rollback,
+	// to a version below the floor an accepted manifest's min_version set.
+	ErrBelowFloor = errors.New("version is below the minimum version")
+
+	// ErrVersionJump is returned for a manifest whose version is more than
+	// fleet.max_version_jump above the highest accepted and that is not
+	// signed by two different trusted keys: one key alone must not be able
+	// to freeze a device with a huge version.
+	ErrVersionJump = errors.New("version jump needs a second signature")
+
+	// ErrKeysNotNewer is returned for a key list whose version is not
+	// greater than the key list the device holds (a replay or a
+	// rollback of the keys).
+	ErrKeysNotNewer = errors.New("key list version is not newer than the one held")
+
+	// ErrInsecureURL is returned for an artifact URL (or a redirect) that
+	// is plain http to a host that is not loopback while https is
+	// required (fleet.require_https).
+	ErrInsecureURL = errors.New("artifact URL is not https")
+
+	// ErrRedirect is returned for a download redirected to another host,
+	// or from https to http.
+	ErrRedirect = errors.New("redirect to another host refused")
+
 	// ErrLicense is returned when an artifact's license is not in the
 	// device's allow-list. The manifest is refused before any download.
 	ErrLicense = errors.New("license not allowed on this device")

@@ -59,7 +59,7 @@ func signRaw(t testing.TB, manifest string, keys ...ed25519.PrivateKey) []byte {
 		sig := ed25519.Sign(k, signedMessage(canon))
 		sigs = append(sigs, fmt.Sprintf(`{"key_id":%q,"signature":%q}`, KeyID(pub(k)), base64.StdEncoding.EncodeToString(sig)))
 	}
-	return fmt.Appendf(nil, `{"format":1,"manifest":%s,"signatures":[%s]}`, canon, joinComma(sigs))
+	return fmt.Appendf(nil, `{"format":2,"manifest":%s,"signatures":[%s]}`, canon, joinComma(sigs))
 }
 
 func joinComma(s []string) string {
@@ -127,6 +127,8 @@ type artServer struct {
 	files    map[string]artFile
 	plan     func(n int, r *http.Request) serveMode
 	requests []servedRequest
+	// redirects maps a path to a Location answered with 302.
+	redirects map[string]string
 }
 
 type artFile struct {
@@ -170,11 +172,16 @@ func (s *artServer) serve(w http.ResponseWriter, r *http.Request) {
 	n := len(s.requests)
 	s.requests = append(s.requests, servedRequest{r.URL.Path, r.Header.Get("Range"), r.Header.Get("If-Range")})
 	f, ok := s.files[r.URL.Path]
+	loc, moved := s.redirects[r.URL.Path]
 	var mode serveMode
 	if s.plan != nil {
 		mode = s.plan(n, r)
 	}
 	s.mu.Unlock()
+	if moved {
+		http.Redirect(w, r, loc, http.StatusFound)
+		return
+	}
 	if mode.headerDelay > 0 {
 		select {
 		case <-time.After(mode.headerDelay):
@@ -288,3 +295,14 @@ func mustJSON(t testing.TB, v any) []byte {
 }
 
 var errInjected = errors.New("injected failure")
+
+// redirect makes path answer 302 to location.
+func (s *artServer) redirect(path, location string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.redirects == nil {
+		s.redirects = map[string]string{}
+	}
+	s.redirects[path] = location
+	return s.URL + path
+}

@@ -16,6 +16,9 @@ import (
 // KeyRing holds the public keys a device trusts, by key id.
 type KeyRing struct {
 	keys map[string]ed25519.PublicKey
+	// source says where the keys came from, for refusals: the config, or
+	// key list version N.
+	source string
 }
 
 // NewKeyRing returns a ring of keys. A key given twice is kept once.
@@ -49,6 +52,19 @@ func (r *KeyRing) IDs() []string {
 	return ids
 }
 
+// describe lists the ring's key ids and where they came from.
+func (r *KeyRing) describe() string {
+	ids := r.IDs()
+	s := "no key"
+	if len(ids) > 0 {
+		s = strings.Join(ids, ", ")
+	}
+	if r != nil && r.source != "" {
+		s += " (" + r.source + ")"
+	}
+	return s
+}
+
 // Len returns the number of keys.
 func (r *KeyRing) Len() int {
 	if r == nil {
@@ -66,22 +82,9 @@ func LoadTrustedKeys(entries []string, dir string) (*KeyRing, error) {
 	var keys []ed25519.PublicKey
 	var errs []error
 	for i, e := range entries {
-		if k, ok := rawBase64Key(e); ok {
-			keys = append(keys, k)
-			continue
-		}
-		path := e
-		if !filepath.IsAbs(path) && dir != "" {
-			path = filepath.Join(dir, path)
-		}
-		data, err := os.ReadFile(path)
+		k, err := LoadPublicKey(e, dir)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("trusted_keys[%d]: %w", i, err))
-			continue
-		}
-		k, err := ParsePublicKey(data)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("trusted_keys[%d] %s: %w", i, path, err))
 			continue
 		}
 		keys = append(keys, k)
@@ -90,6 +93,28 @@ func LoadTrustedKeys(entries []string, dir string) (*KeyRing, error) {
 		return nil, err
 	}
 	return NewKeyRing(keys...), nil
+}
+
+// LoadPublicKey reads one key as fleet.trusted_keys and fleet.root_key
+// give it: 44 characters of base64 (a raw key), or the path of a key
+// file, relative paths resolved against dir.
+func LoadPublicKey(entry, dir string) (ed25519.PublicKey, error) {
+	if k, ok := rawBase64Key(entry); ok {
+		return k, nil
+	}
+	path := entry
+	if !filepath.IsAbs(path) && dir != "" {
+		path = filepath.Join(dir, path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := ParsePublicKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
 }
 
 func rawBase64Key(s string) (ed25519.PublicKey, bool) {

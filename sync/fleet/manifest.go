@@ -18,6 +18,20 @@ import (
 // artifacts a device should run, with the checks a new version must pass
 // before it takes traffic. FORMAT.md describes every field.
 type Manifest struct {
+	// Fleet is the fleet the manifest is for; a device of another fleet
+	// refuses it even when it trusts the key.
+	Fleet string `json:"fleet" yaml:"fleet"`
+	// Devices, when not empty, are the only devices (device_id) the
+	// manifest is for.
+	Devices []string `json:"devices,omitempty" yaml:"devices"`
+	// NotBefore and NotAfter bound when a device may accept the manifest
+	// (by its own clock; NotBefore allows ClockSkew). NotAfter is required.
+	NotBefore Timestamp `json:"not_before,omitzero" yaml:"not_before"`
+	NotAfter  Timestamp `json:"not_after" yaml:"not_after"`
+	// MinVersion, when set, is the oldest version a device that accepted
+	// this manifest may run again: once it commits, older kept releases
+	// retire and an operator's rollback below it is refused.
+	MinVersion int64 `json:"min_version,omitempty" yaml:"min_version"`
 	// Version orders manifests; a device accepts only versions greater
 	// than the highest it ever accepted.
 	Version   int64      `json:"version" yaml:"version"`
@@ -128,6 +142,7 @@ func (m *Manifest) Validate() error {
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
+	m.validateScope(bad)
 	if m.Version < 1 {
 		bad("version", "want an integer ≥ 1, got %d", m.Version)
 	}

@@ -9,6 +9,11 @@ import (
 
 func TestParseManifestYAML(t *testing.T) {
 	m, err := ParseManifestYAML([]byte(`
+fleet: line3
+devices: [gw-07, gw-08]
+not_before: 2026-03-01T00:00:00Z
+not_after: "2026-04-01T00:00:00+02:00"
+min_version: 2
 version: 4
 artifacts:
   - kind: model
@@ -28,6 +33,10 @@ checks:
 	if err != nil {
 		t.Fatal(err)
 	}
+	if m.Fleet != "line3" || len(m.Devices) != 2 || m.MinVersion != 2 ||
+		!m.NotBefore.Equal(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)) || !m.NotAfter.Equal(time.Date(2026, 3, 31, 22, 0, 0, 0, time.UTC)) {
+		t.Errorf("scope = %q %v %v %v %d", m.Fleet, m.Devices, m.NotBefore, m.NotAfter, m.MinVersion)
+	}
 	a := m.Artifacts[0]
 	if a.Requires.MinMemory != Bytes(1.5*(1<<30)) || a.Requires.Arch[0] != "arm64" {
 		t.Errorf("requires = %+v", a.Requires)
@@ -40,6 +49,9 @@ checks:
 		t.Errorf("json_schema = %s", c.JSONSchema)
 	}
 }
+
+// yamlScope is the scope every YAML test manifest carries.
+const yamlScope = "fleet: line3\nnot_after: 2100-01-01T00:00:00Z\n"
 
 func TestParseManifestYAMLErrorsHaveLines(t *testing.T) {
 	doc := `version: 2
@@ -60,7 +72,7 @@ artifacts:
 checks:
   - prompt: hi
     max_tokens: many
-`
+` + yamlScope
 	_, err := ParseManifestYAML([]byte(doc))
 	if !errors.Is(err, ErrMalformed) {
 		t.Fatalf("err = %v", err)
@@ -109,7 +121,7 @@ func TestParseManifestYAMLRefuses(t *testing.T) {
 // own tests hold the full table), up to JSON's largest safe integer.
 func TestMinMemory(t *testing.T) {
 	doc := func(v string) []byte {
-		return []byte("version: 1\nartifacts:\n  - {kind: model, name: q, url: 'https://h/q', sha256: '" + strings.Repeat("a", 64) +
+		return []byte(yamlScope + "version: 1\nartifacts:\n  - {kind: model, name: q, url: 'https://h/q', sha256: '" + strings.Repeat("a", 64) +
 			"', size: 1, license: mit, requires: {min_memory: " + v + "}}\n")
 	}
 	for in, want := range map[string]Bytes{"512MiB": 512 << 20, "2GB": 2e9, "64k": 64 << 10, "100": 100, "1.5 g": 3 << 29, "9007199254740991": maxSafeInteger} {

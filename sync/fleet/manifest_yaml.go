@@ -19,6 +19,22 @@ import (
 // reported at once, each with its line: "line 7: artifacts[0].sha256: want
 // 64 lower-case hex digits". The error matches ErrMalformed.
 func ParseManifestYAML(data []byte) (*Manifest, error) {
+	return ParseManifestYAMLScoped(data, Scope{})
+}
+
+// Scope fills a manifest's scope fields that its YAML leaves out, as
+// `emberctl fleet sign --fleet --device --valid-for --min-version` does.
+// A field both set in the YAML and given here differently is an error.
+type Scope struct {
+	Fleet      string
+	Devices    []string
+	NotAfter   time.Time
+	MinVersion int64
+}
+
+// ParseManifestYAMLScoped is ParseManifestYAML with the scope fields the
+// YAML lacks taken from s before the rules are checked.
+func ParseManifestYAMLScoped(data []byte, s Scope) (*Manifest, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%w: not valid YAML: %w", ErrMalformed, err)
@@ -31,6 +47,9 @@ func ParseManifestYAML(data []byte) (*Manifest, error) {
 	d.decode(doc.Content[0], reflect.ValueOf(m).Elem(), "")
 	if len(d.errs) > 0 {
 		return nil, &lineErrors{d.errs}
+	}
+	if err := s.fill(m, d.line); err != nil {
+		return nil, err
 	}
 	if err := m.Validate(); err != nil {
 		var ve *ValidationError
@@ -45,6 +64,46 @@ func ParseManifestYAML(data []byte) (*Manifest, error) {
 	}
 	return m, nil
 }
+
+// fill sets what m leaves out from s, refusing a disagreement.
+func (s Scope) fill(m *Manifest, line func(string) int) error {
+	var errs []string
+	conflict := func(field, yamlV, flagV string) {
+		errs = append(errs, fmt.Sprintf("line %d: %s: the manifest says %s, the command line %s", line(field), field, yamlV, flagV))
+	}
+	switch {
+	case s.Fleet == "":
+	case m.Fleet == "":
+		m.Fleet = s.Fleet
+	case m.Fleet != s.Fleet:
+		conflict("fleet", strconvQuote(m.Fleet), strconvQuote(s.Fleet))
+	}
+	switch {
+	case len(s.Devices) == 0:
+	case len(m.Devices) == 0:
+		m.Devices = s.Devices
+	default:
+		conflict("devices", strings.Join(m.Devices, ","), strings.Join(s.Devices, ","))
+	}
+	switch {
+	case s.NotAfter.IsZero():
+	case m.NotAfter.IsZero():
+		m.NotAfter = Timestamp{s.NotAfter}
+	}
+	switch {
+	case s.MinVersion == 0:
+	case m.MinVersion == 0:
+		m.MinVersion = s.MinVersion
+	case m.MinVersion != s.MinVersion:
+		conflict("min_version", fmt.Sprint(m.MinVersion), fmt.Sprint(s.MinVersion))
+	}
+	if len(errs) > 0 {
+		return &lineErrors{errs}
+	}
+	return nil
+}
+
+func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }
 
 // lineErrors lists YAML problems, one per line of the message.
 type lineErrors struct{ msgs []string }
@@ -80,6 +139,7 @@ var (
 	durationType = reflect.TypeFor[Duration]()
 	rawJSONType  = reflect.TypeFor[RawJSON]()
 	stringsType  = reflect.TypeFor[Strings]()
+	timeType     = reflect.TypeFor[Timestamp]()
 )
 
 func (d *yamlDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
@@ -204,6 +264,20 @@ func (d *yamlDecoder) special(n *yaml.Node, v reflect.Value, isNull bool, fail f
 			return true
 		}
 		v.SetBytes(b)
+	case timeType:
+		if isNull {
+			return true
+		}
+		if n.Kind != yaml.ScalarNode || (n.Tag != "!!timestamp" && n.Tag != "!!str") {
+			fail("want a time like 2026-04-01T00:00:00Z, got %s", describeNode(n))
+			return true
+		}
+		t, err := parseTimestamp(n.Value)
+		if err != nil {
+			fail("%v", err)
+			return true
+		}
+		v.Set(reflect.ValueOf(Timestamp{t}))
 	case stringsType:
 		if n.Kind != yaml.ScalarNode || isNull {
 			return false // a list: the general case

@@ -52,6 +52,7 @@ const (
 	keyState         = "fleet/state"          // JSON State
 	keyDesiredFleet  = "fleet/desired/fleet"  // last payload of fleet/v1/<fleet>/desired
 	keyDesiredDevice = "fleet/desired/device" // last payload of fleet/v1/<fleet>/<device>/desired
+	keyKeyList       = "fleet/keys"           // the key list held (signed envelope), also in the watermark
 )
 
 // ReadState returns the update record in s, or the initial state (idle,

@@ -33,10 +33,10 @@ func CheckName(s string) error {
 	return nil
 }
 
-type topics struct{ fleetDesired, deviceDesired, reported string }
+type topics struct{ fleetDesired, deviceDesired, reported, keys string }
 
 func newTopics(fleet, device string) topics {
-	return topics{FleetDesiredTopic(fleet), DeviceDesiredTopic(fleet, device), ReportedTopic(fleet, device)}
+	return topics{FleetDesiredTopic(fleet), DeviceDesiredTopic(fleet, device), ReportedTopic(fleet, device), KeyListTopic(fleet)}
 }
 
 // desiredKeys maps each desired topic to its key in the StateStore.
@@ -55,6 +55,11 @@ type Status struct {
 	TargetVersion int64 `json:"target_version,omitempty"`
 	// HighestVersion is the highest manifest version ever accepted.
 	HighestVersion int64 `json:"highest_version"`
+	// MinVersion is the floor committed manifests' min_version set.
+	MinVersion int64 `json:"min_version,omitempty"`
+	// KeysVersion is the version of the key list in force (0: the
+	// config's fleet.trusted_keys).
+	KeysVersion int64 `json:"keys_version,omitempty"`
 	// KeptVersions can be rolled back to, newest first.
 	KeptVersions []int64 `json:"kept_versions,omitempty"`
 	// Artifacts of the active release.
@@ -68,6 +73,11 @@ type Status struct {
 	// LastError is the latest transient error (a download retry) or
 	// refused manifest; it clears on the next success.
 	LastError string `json:"last_error,omitempty"`
+	// Ignored says, per retained topic, why its payload is not followed:
+	// a device topic whose manifest does not verify (the fleet's is
+	// followed instead), a refused key list. An entry stays while the
+	// payload does.
+	Ignored []string `json:"ignored,omitempty"`
 	// BootAttempts counts restarts of an unconfirmed update.
 	BootAttempts int    `json:"boot_attempts,omitempty"`
 	Transitions  uint64 `json:"transitions"`
@@ -92,6 +102,7 @@ func (s *Status) fromState(st State) {
 	s.ActiveVersion = st.Current.Version
 	s.TargetVersion = targetVersion(st)
 	s.HighestVersion = st.Highest
+	s.MinVersion = st.Floor
 	s.KeptVersions = keptVersions(st.Kept)
 	s.Artifacts = s.Artifacts[:0]
 	for _, a := range st.Current.Artifacts {
@@ -114,6 +125,7 @@ func (s *Status) setProgress(done, total int64) {
 
 func (s Status) clone() Status {
 	s.KeptVersions = slices.Clone(s.KeptVersions)
+	s.Ignored = slices.Clone(s.Ignored)
 	s.Artifacts = slices.Clone(s.Artifacts)
 	return s
 }

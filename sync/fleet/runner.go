@@ -25,8 +25,13 @@ type runner struct {
 	// report: a report is due on the reported topic.
 	report     bool
 	subscribed map[string]bool
-	tick       <-chan time.Time
-	waiters    []chan error // manual rollback callers
+	// ignored holds, per retained topic, why its payload is not
+	// followed (Status.Ignored).
+	ignored map[string]string
+	// lastNote is the last error evaluate set, so a later one clears it.
+	lastNote string
+	tick     <-chan time.Time
+	waiters  []chan error // manual rollback callers
 }
 
 type job struct {
@@ -197,7 +202,14 @@ func (r *runner) finish(name string, o outcome) error {
 // failure is retried when the link next comes up.
 func (r *runner) subscribe() {
 	u := r.u
-	for _, topic := range []string{u.topics.fleetDesired, u.topics.deviceDesired} {
+	want := []string{u.topics.fleetDesired, u.topics.deviceDesired}
+	if u.opts.RootKey != nil {
+		// The key list first: a broker delivers retained messages in
+		// subscription order, so the keys are in force before the
+		// manifests they sign are evaluated.
+		want = append([]string{u.topics.keys}, want...)
+	}
+	for _, topic := range want {
 		if r.subscribed[topic] {
 			continue
 		}
@@ -250,6 +262,16 @@ func (r *runner) takeInputs(ctx context.Context) error {
 		return nil
 	}
 	changed := false
+	if payload, ok := inbox[u.topics.keys]; ok {
+		delete(inbox, u.topics.keys)
+		keysChanged, err := r.takeKeyList(payload)
+		if err != nil {
+			return err
+		}
+		if keysChanged {
+			r.evalPending = true // what was signed by an unknown key may verify now, and the other way round
+		}
+	}
 	keys := u.topics.desiredKeys()
 	for topic, payload := range inbox {
 		if old, ok := r.desired[topic]; ok && bytes.Equal(old, payload) {
@@ -264,11 +286,12 @@ func (r *runner) takeInputs(ctx context.Context) error {
 	if !changed {
 		return nil
 	}
+	r.evalPending = true
 	if u.st.Phase.preSwitch() {
 		// A newer manifest replaces a target that is not yet switched to.
+		r.evalPending = false
 		return r.evaluate(ctx)
 	}
-	r.evalPending = true
 	return nil
 }
 

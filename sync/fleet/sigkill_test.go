@@ -281,6 +281,7 @@ func TestUpdaterSurvivesSIGKILL(t *testing.T) {
 		return modelArtifact(fmt.Sprintf("m%d", seed), srv.put(fmt.Sprintf("/%d", seed), b), b)
 	}
 	writeEnvelope := func(m *Manifest) {
+		m.Fleet, m.NotAfter = testFleet, Timestamp{time.Now().Add(24 * time.Hour).Truncate(time.Second)}
 		if err := os.WriteFile(filepath.Join(dir, "envelope.json"), mustSign(t, m, key), 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -99,6 +99,12 @@ type Target struct {
 	// Digest is the hex sha256 of the manifest's canonical encoding.
 	Digest string  `json:"digest"`
 	Checks []Check `json:"checks,omitempty"`
+	// MinVersion is the manifest's min_version: the floor it sets once
+	// committed.
+	MinVersion int64 `json:"min_version,omitempty"`
+	// KeyIDs are the trusted keys whose signatures verified; a key list
+	// that drops all of them stops the target before its switch.
+	KeyIDs []string `json:"key_ids,omitempty"`
 }
 
 // Refusal records a validly signed, newer manifest the device refused
@@ -119,6 +125,9 @@ type State struct {
 	// HighestDigest that manifest's digest: the rollback protection.
 	Highest       int64  `json:"highest_version"`
 	HighestDigest string `json:"highest_digest,omitempty"`
+	// Floor is the highest min_version of a committed manifest: no
+	// release below it is kept, and no operator rolls back below it.
+	Floor int64 `json:"min_version,omitempty"`
 	// Current is the committed release: what runs when no update is in
 	// flight, and what an automatic rollback returns to.
 	Current Release `json:"current"`
@@ -315,6 +324,9 @@ func (m machine) next(s State, ev Event) (State, error) {
 		if !s.Phase.Resting() {
 			return s, fmt.Errorf("rollback to version %d: %w (phase %s)", e.To, ErrBusy, s.Phase)
 		}
+		if e.To < s.Floor {
+			return s, fmt.Errorf("rollback to version %d: %w %d (set by a committed manifest's min_version)", e.To, ErrBelowFloor, s.Floor)
+		}
 		i := slices.IndexFunc(s.Kept, func(r Release) bool { return r.Version == e.To })
 		if i < 0 {
 			return s, fmt.Errorf("rollback to version %d: %w (kept: %v)", e.To, ErrNotKept, keptVersions(s.Kept))
@@ -365,12 +377,18 @@ func (m machine) newer(n *State, ev Event) error {
 }
 
 // commit makes the target current; the old current is kept, and what
-// falls off the end of Kept retires.
+// falls off the end of Kept, or below the floor the target's min_version
+// sets, retires.
 func (m machine) commit(n *State) {
+	n.Floor = max(n.Floor, n.Target.MinVersion)
 	n.Kept = append([]Release{n.Current}, n.Kept...)
 	if len(n.Kept) > m.keep {
 		n.Retiring = append(n.Retiring, n.Kept[m.keep:]...)
 		n.Kept = n.Kept[:m.keep:m.keep]
+	}
+	if i := slices.IndexFunc(n.Kept, func(r Release) bool { return r.Version < n.Floor }); i >= 0 {
+		n.Retiring = append(n.Retiring, n.Kept[i:]...)
+		n.Kept = n.Kept[:i:i]
 	}
 	n.Current = n.Target.Release
 	n.Phase, n.Target, n.Attempts, n.Reason = PhaseActive, nil, 0, ""
@@ -413,6 +431,7 @@ func cloneState(s State) State {
 	n.Retiring = slices.Clone(s.Retiring)
 	if s.Target != nil {
 		t := *s.Target
+		t.KeyIDs = slices.Clone(s.Target.KeyIDs)
 		n.Target = &t
 	}
 	if s.RollbackTo != nil {

@@ -2,12 +2,14 @@ package fleet
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,8 +100,26 @@ type Options struct {
 	// Dir holds downloaded artifacts (Dir/artifacts, named by sha256) and
 	// partial downloads (Dir/partial); the updater owns it.
 	Dir string
-	// Keys are the trusted manifest signing keys.
+	// Keys are the trusted manifest signing keys (fleet.trusted_keys),
+	// until a key list signed by RootKey replaces them.
 	Keys *KeyRing
+	// RootKey, when set, is the fleet's pinned root key
+	// (fleet.root_key): the updater then follows the key list retained
+	// on fleet/v1/<Fleet>/keys, signed by it, whose keys replace Keys.
+	RootKey ed25519.PublicKey
+	// Watermark is the file, outside the database, that keeps the
+	// highest accepted version, the floor and the key list (see
+	// watermark); default Dir/watermark.json.
+	Watermark string
+	// MaxVersionJump is how far above the highest accepted version a
+	// manifest signed by one key may go; one further needs signatures by
+	// two different trusted keys. Default 1000.
+	MaxVersionJump int64
+	// AllowHTTP accepts plain-http artifact URLs to any host
+	// (fleet.require_https: false). Without it only https, or http to a
+	// loopback host, is accepted, and no download is redirected to
+	// another host or from https to http either way.
+	AllowHTTP bool
 	// Store keeps the state; it must be durable when Put returns.
 	Store     StateStore
 	Link      Link
@@ -160,6 +180,10 @@ type Updater struct {
 
 	booted bool
 	st     State // owned by Boot, then by Run's goroutine
+	// wm is the watermark as written; keys the manifest keys in force
+	// (Options.Keys, or the held key list's). Owned like st.
+	wm   watermark
+	keys *KeyRing
 
 	mu       sync.Mutex // guards what follows
 	status   Status
@@ -189,7 +213,15 @@ func New(opts Options) (*Updater, error) {
 	need(opts.Fleet != "", "Fleet")
 	need(opts.Device != "", "Device")
 	need(opts.Dir != "", "Dir")
-	need(opts.Keys.Len() > 0, "at least one trusted key")
+	need(opts.Keys.Len() > 0 || opts.RootKey != nil, "at least one trusted key (or a root key)")
+	if opts.RootKey != nil && len(opts.RootKey) != ed25519.PublicKeySize {
+		errs = append(errs, fmt.Errorf("fleet: RootKey is %d bytes, want %d", len(opts.RootKey), ed25519.PublicKeySize))
+	}
+	if opts.RootKey != nil && opts.Keys != nil {
+		if _, dup := opts.Keys.Key(KeyID(opts.RootKey)); dup {
+			errs = append(errs, errors.New("fleet: the root key is also a trusted manifest key: keep it for key lists only"))
+		}
+	}
 	need(opts.Store != nil, "Store")
 	need(opts.Link != nil, "Link")
 	need(opts.Activator != nil, "Activator")
@@ -208,6 +240,13 @@ func New(opts Options) (*Updater, error) {
 	if opts.KeepVersions <= 0 {
 		opts.KeepVersions = 2
 	}
+	if opts.Watermark == "" {
+		opts.Watermark = filepath.Join(opts.Dir, "watermark.json")
+	}
+	if opts.MaxVersionJump <= 0 {
+		opts.MaxVersionJump = 1000
+	}
+	opts.Download.AllowHTTP = opts.AllowHTTP
 	if opts.MaxBootAttempts <= 0 {
 		opts.MaxBootAttempts = 3
 	}
@@ -244,6 +283,7 @@ func New(opts Options) (*Updater, error) {
 		log:      opts.Logger,
 		clock:    opts.Clock,
 		topics:   newTopics(opts.Fleet, opts.Device),
+		keys:     opts.Keys,
 		inbox:    map[string][]byte{},
 		wake:     make(chan struct{}, 1),
 		requests: make(chan rollbackRequest),
@@ -288,6 +328,9 @@ func (u *Updater) Boot(ctx context.Context) error {
 	}
 	st, err := u.load()
 	if err != nil {
+		return err
+	}
+	if st, err = u.loadWatermark(st); err != nil {
 		return err
 	}
 	u.st = st
@@ -335,6 +378,13 @@ func (u *Updater) apply(ev Event) error {
 	if err != nil {
 		return fmt.Errorf("fleet: encode state: %w", err)
 	}
+	// The watermark first: it must never be behind the database.
+	if wm, raised := u.wm.raise(n); raised {
+		if err := writeWatermark(u.opts.Watermark, wm); err != nil {
+			return fmt.Errorf("fleet: %w", err)
+		}
+		u.wm = wm
+	}
 	if err := u.opts.Store.Put(keyState, data); err != nil {
 		return fmt.Errorf("fleet: persist state: %w", err)
 	}
@@ -369,11 +419,17 @@ func (u *Updater) Run(ctx context.Context) error {
 }
 
 // Status returns a snapshot of the updater's state for UpdateService.Status
-// and the reported topic.
+// and the reported topic. With no error of its own to show, LastError
+// shows why retained payloads are ignored (Ignored), so that `emberctl
+// update status` says it while the payload stays.
 func (u *Updater) Status() Status {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.status.clone()
+	s := u.status.clone()
+	if s.LastError == "" && len(s.Ignored) > 0 {
+		s.LastError = strings.Join(s.Ignored, "; ")
+	}
+	return s
 }
 
 func (u *Updater) updateStatus(f func(*Status)) {

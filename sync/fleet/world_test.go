@@ -385,7 +385,7 @@ func (r *running) waitPhase(t *testing.T, want ...Phase) Status {
 // release builds a manifest of version v whose artifacts the world's
 // server serves, one per name, content seeded by seed.
 func (w *world) manifest(v int64, seed uint64, names ...string) *Manifest {
-	m := &Manifest{Version: v}
+	m := &Manifest{Fleet: testFleet, NotAfter: Timestamp{time.Now().Add(24 * time.Hour).Truncate(time.Second)}, Version: v}
 	for i, n := range names {
 		content := randomBytes(seed+uint64(i), 40<<10+int(seed))
 		url := w.srv.put(fmt.Sprintf("/%d/%s", v, n), content)

@@ -38,11 +38,16 @@ on the fleet's MQTT broker; each device verifies the signature against
 its fleet.trusted_keys, downloads, checks and switches, or rolls back.
 
   emberctl fleet keygen --out keys/
-  emberctl fleet sign --key keys/fleet.key --manifest release.yaml --out release.json
+  emberctl fleet sign --key keys/fleet.key --fleet line3 --manifest release.yaml --out release.json
   emberctl fleet verify --key keys/fleet.pub release.json
-  emberctl fleet publish --url tcp://broker:1883 --fleet line3 release.json`,
+  emberctl fleet publish --url tcp://broker:1883 --fleet line3 release.json
+
+Keys rotate in band when devices pin a root key (fleet.root_key):
+  emberctl fleet keygen --out root/
+  emberctl fleet keys sign --root-key root/fleet.key --fleet line3 --version 2 --keys new/fleet.pub --out keys.json
+  emberctl fleet publish --url tcp://broker:1883 --fleet line3 keys.json`,
 	}
-	cmd.AddCommand(a.fleetKeygen(), a.fleetSign(), a.fleetVerify(), a.fleetPublish())
+	cmd.AddCommand(a.fleetKeygen(), a.fleetSign(), a.fleetVerify(), a.fleetPublish(), a.fleetKeys())
 	return cmd
 }
 
@@ -121,14 +126,23 @@ func writeNew(path string, data []byte, perm fs.FileMode) error {
 }
 
 func (a *app) fleetSign() *cobra.Command {
-	var keys []string
-	var manifest, out string
+	var keys, devices []string
+	var manifest, out, fleetName string
+	var validFor time.Duration
+	var minVersion int64
 	cmd := &cobra.Command{
-		Use:   "sign --key FILE --manifest FILE.yaml --out FILE.json",
+		Use:   "sign --key FILE --fleet F --manifest FILE.yaml --out FILE.json",
 		Short: "Validate a manifest and write it as a signed envelope",
 		Long: `Reads a manifest in YAML, checks every rule (errors name the line), and
 writes the signed envelope. Give --key more than once to sign with several
-keys, as during a key rotation: any key a device trusts is enough.`,
+keys, as during a key rotation (any key a device trusts is enough), or for
+a version jump above fleet.max_version_jump (two different keys needed).
+
+The signature covers the manifest's scope: --fleet (or fleet: in the
+YAML), the devices (--device, repeatable; none: every device of the
+fleet), the expiry (not_after: in the YAML, else now + --valid-for) and
+--min-version. A device refuses a manifest for another fleet or device,
+or outside its validity period.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
@@ -139,11 +153,20 @@ keys, as during a key rotation: any key a device trusts is enough.`,
 			case out == "":
 				return usageError{errors.New("--out FILE.json is required")}
 			}
+			if fleetName != "" {
+				if err := fleet.CheckName(fleetName); err != nil {
+					return usageError{fmt.Errorf("--fleet: %w", err)}
+				}
+			}
+			if validFor <= 0 {
+				return usageError{errors.New("--valid-for must be positive")}
+			}
 			data, err := os.ReadFile(manifest)
 			if err != nil {
 				return err
 			}
-			m, err := fleet.ParseManifestYAML(data)
+			m, err := fleet.ParseManifestYAMLScoped(data, fleet.Scope{Fleet: fleetName, Devices: devices,
+				NotAfter: time.Now().Add(validFor).UTC().Truncate(time.Second), MinVersion: minVersion})
 			if err != nil {
 				return fmt.Errorf("%s: %w", manifest, err)
 			}
@@ -170,14 +193,23 @@ keys, as during a key rotation: any key a device trusts is enough.`,
 			}
 			if a.json() {
 				return a.printJSON(map[string]any{"out": out, "version": m.Version, "key_ids": ids,
-					"artifacts": len(m.Artifacts), "checks": len(m.Checks)})
+					"artifacts": len(m.Artifacts), "checks": len(m.Checks), "fleet": m.Fleet, "devices": m.Devices,
+					"not_after": m.NotAfter.UTC().Format(time.RFC3339), "min_version": m.MinVersion})
 			}
-			fmt.Fprintf(a.stdout, "signed version %d (%d artifacts, %d checks) with key %s: %s\n",
-				m.Version, len(m.Artifacts), len(m.Checks), strings.Join(ids, ", "), out)
+			scope := "every device"
+			if len(m.Devices) > 0 {
+				scope = fmt.Sprintf("%d devices", len(m.Devices))
+			}
+			fmt.Fprintf(a.stdout, "signed version %d (%d artifacts, %d checks) for fleet %s (%s) until %s with key %s: %s\n",
+				m.Version, len(m.Artifacts), len(m.Checks), m.Fleet, scope, m.NotAfter.UTC().Format(time.RFC3339), strings.Join(ids, ", "), out)
 			return nil
 		},
 	}
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "private key file (PEM, from keygen); repeat to sign with several")
+	cmd.Flags().StringVar(&fleetName, "fleet", "", "the fleet the manifest is for (unless the YAML says fleet:)")
+	cmd.Flags().StringArrayVar(&devices, "device", nil, "a device (device_id) the manifest is for; repeatable; none: the whole fleet")
+	cmd.Flags().DurationVar(&validFor, "valid-for", 30*24*time.Hour, "expiry from now, unless the YAML says not_after:")
+	cmd.Flags().Int64Var(&minVersion, "min-version", 0, "the oldest version devices may keep or roll back to once this one is committed")
 	cmd.Flags().StringVar(&manifest, "manifest", "", "manifest to sign (YAML)")
 	cmd.Flags().StringVar(&out, "out", "", "signed envelope to write (JSON)")
 	return cmd
@@ -219,6 +251,18 @@ func (a *app) fleetVerify() *cobra.Command {
 			}
 			fmt.Fprintf(a.stdout, "%s: version %d, signed by %s, digest %.12s\n", args[0], v.Manifest.Version,
 				strings.Join(v.KeyIDs, ", "), v.Digest)
+			scope := "every device"
+			if len(v.Manifest.Devices) > 0 {
+				scope = "devices " + strings.Join(v.Manifest.Devices, ", ")
+			}
+			fmt.Fprintf(a.stdout, "fleet %s, %s, valid until %s", v.Manifest.Fleet, scope, v.Manifest.NotAfter.UTC().Format(time.RFC3339))
+			if !v.Manifest.NotBefore.IsZero() {
+				fmt.Fprintf(a.stdout, " from %s", v.Manifest.NotBefore.UTC().Format(time.RFC3339))
+			}
+			if v.Manifest.MinVersion > 0 {
+				fmt.Fprintf(a.stdout, ", min version %d", v.Manifest.MinVersion)
+			}
+			fmt.Fprintln(a.stdout)
 			tw := a.table()
 			fmt.Fprintln(tw, "KIND\tNAME\tSIZE\tLICENSE\tSHA256\tURL")
 			for _, art := range v.Manifest.Artifacts {
@@ -311,15 +355,25 @@ func (a *app) publish(f publishFlags, args []string) error {
 		if err != nil {
 			return err
 		}
-		_, m, err := fleet.ParseEnvelope(data)
-		if err != nil {
-			return fmt.Errorf("%s is not a well-formed signed envelope, nothing published: %w", args[0], err)
+		var signedFleet string
+		if _, m, err := fleet.ParseEnvelope(data); err == nil {
+			signedFleet, version = m.Fleet, m.Version
+		} else if kl, kerr := fleet.ParseKeyList(data); kerr == nil {
+			if f.device != "" {
+				return usageError{errors.New("a key list is the fleet's: --device does not apply")}
+			}
+			signedFleet, version, topic = kl.Fleet, kl.Version, fleet.KeyListTopic(f.fleet)
+		} else {
+			return fmt.Errorf("%s is not a well-formed signed envelope or key list, nothing published: %w", args[0], err)
+		}
+		if signedFleet != f.fleet {
+			return fmt.Errorf("%s is signed for fleet %q, not %q: devices of %q would refuse it; nothing published", args[0], signedFleet, f.fleet, f.fleet)
 		}
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, data); err != nil {
 			return err
 		}
-		payload, version = buf.Bytes(), m.Version
+		payload = buf.Bytes()
 	}
 	opts, err := a.mqttOptions(f, broker)
 	if err != nil {

@@ -79,7 +79,7 @@ func signedFixture(t *testing.T) (dir, envelope string) {
 		t.Fatal(err)
 	}
 	envelope = filepath.Join(dir, "release.json")
-	mustRun(t, "fleet", "sign", "--key", filepath.Join(dir, "keys", "fleet.key"),
+	mustRun(t, "fleet", "sign", "--fleet", "line3", "--key", filepath.Join(dir, "keys", "fleet.key"),
 		"--manifest", filepath.Join(dir, "release.yaml"), "--out", envelope)
 	return dir, envelope
 }
@@ -114,7 +114,7 @@ func TestFleetKeygenSignVerify(t *testing.T) {
 	yaml := filepath.Join(dir, "release.yaml")
 	os.WriteFile(yaml, []byte(testManifest), 0o644)
 	env := filepath.Join(dir, "release.json")
-	out = mustRun(t, "fleet", "sign", "--key", filepath.Join(keys, "fleet.key"), "--manifest", yaml, "--out", env)
+	out = mustRun(t, "fleet", "sign", "--fleet", "line3", "--key", filepath.Join(keys, "fleet.key"), "--manifest", yaml, "--out", env)
 	if !strings.Contains(out, "signed version 3") || !strings.Contains(out, kg.KeyID) {
 		t.Errorf("sign said %q", out)
 	}
@@ -148,7 +148,7 @@ func TestFleetSignTwoKeysForRotation(t *testing.T) {
 	dir, _ := signedFixture(t)
 	mustRun(t, "fleet", "keygen", "--out", filepath.Join(dir, "new"))
 	env := filepath.Join(dir, "both.json")
-	mustRun(t, "fleet", "sign", "--key", filepath.Join(dir, "keys", "fleet.key"), "--key", filepath.Join(dir, "new", "fleet.key"),
+	mustRun(t, "fleet", "sign", "--fleet", "line3", "--key", filepath.Join(dir, "keys", "fleet.key"), "--key", filepath.Join(dir, "new", "fleet.key"),
 		"--manifest", filepath.Join(dir, "release.yaml"), "--out", env)
 	for _, k := range []string{"keys", "new"} {
 		mustRun(t, "fleet", "verify", "--key", filepath.Join(dir, k, "fleet.pub"), env)
@@ -161,12 +161,12 @@ func TestFleetSignReportsLines(t *testing.T) {
 	bad = strings.Replace(bad, "license: apache-2.0", "licence: apache-2.0", 1)
 	yaml := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(yaml, []byte(bad), 0o644)
-	_, errOut, code := runCtl(t, "fleet", "sign", "--key", filepath.Join(dir, "keys", "fleet.key"), "--manifest", yaml, "--out", filepath.Join(dir, "x.json"))
+	_, errOut, code := runCtl(t, "fleet", "sign", "--fleet", "line3", "--key", filepath.Join(dir, "keys", "fleet.key"), "--manifest", yaml, "--out", filepath.Join(dir, "x.json"))
 	if code != 1 || !strings.Contains(errOut, "bad.yaml") || !strings.Contains(errOut, `line 8: unknown key "artifacts[0].licence"`) {
 		t.Errorf("exit %d:\n%s", code, errOut)
 	}
 	os.WriteFile(yaml, []byte(strings.Replace(testManifest, "size: 491400032", "size: 0", 1)), 0o644)
-	_, errOut, _ = runCtl(t, "fleet", "sign", "--key", filepath.Join(dir, "keys", "fleet.key"), "--manifest", yaml, "--out", filepath.Join(dir, "x.json"))
+	_, errOut, _ = runCtl(t, "fleet", "sign", "--fleet", "line3", "--key", filepath.Join(dir, "keys", "fleet.key"), "--manifest", yaml, "--out", filepath.Join(dir, "x.json"))
 	if !strings.Contains(errOut, "line 7: artifacts[0].size") {
 		t.Errorf("rule errors need lines too:\n%s", errOut)
 	}
