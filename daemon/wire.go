@@ -179,7 +179,7 @@ func (d *daemon) openFleet(context.Context) error {
 		return nil
 	}
 	d.applier = release.New(release.Options{Store: d.st, Engine: d.eng, Spec: modelSpec(d.cfg),
-		Logger: d.log.With("component", "release"), SetPipelines: d.pipes.SetFleet})
+		Logger: d.log.With("component", "release"), SetPipelines: d.pipes.SetFleet, CheckPipelines: d.pipes.CheckFleet})
 	fromFleet, err := d.applier.Pipelines()
 	if err != nil {
 		return fmt.Errorf("fleet pipelines: %w", err)

@@ -426,3 +426,31 @@ func (s *slowWriter) Write(p []byte) (int, error) {
 }
 
 func sha256Sum(data []byte) [32]byte { return sha256.Sum256(data) }
+
+// A fleet bundle may not turn a pipeline the device's config classifies
+// local into a shared one: the release is refused while it is staged,
+// with the reason in `emberctl update status`, and the local pipeline
+// stays as it was.
+func TestFleetBundleCannotDeclassifyALocalPipeline(t *testing.T) {
+	op := newOperator(t, "plant-c")
+	op.files.noFaults()
+	op.files.put("/pipelines/line3.yaml", []byte(`pipelines:
+  - name: line3-alarms
+    match: plant/line3/+/alarm
+    classification: shared
+    prompt: "Alarm {{.code}}"
+    max_tokens: 4
+`))
+	d := newEmberd(t, daemonConfig{Extra: op.deviceConfig() + `pipelines:
+  - {name: line3-alarms, match: "plant/line3/+/alarm", classification: local, prompt: "Alarm {{.code}}", max_tokens: 4}
+`})
+	op.release(1, "  []\n")
+	st := d.waitPhase(60*time.Second, "active", "rolled_back", "failed")
+	if st.Phase == "active" || st.ActiveVersion != 0 || !strings.Contains(st.Reason+st.LastError, "cannot make a local pipeline shared") {
+		t.Fatalf("update ended %+v, want it refused naming the declassification", st)
+	}
+	out, errOut, err := d.ctl("-o", "json", "pipelines", "ls")
+	if err != nil || !strings.Contains(out, `"local"`) {
+		t.Fatalf("pipelines after the refused release: %v\n%s%s", err, out, errOut)
+	}
+}

@@ -61,6 +61,19 @@ func (s *Set) SetFleet(defs []config.Pipeline) error {
 	return err
 }
 
+// CheckFleet reports whether SetFleet would accept defs, without
+// installing them.
+func (s *Set) CheckFleet(defs []config.Pipeline) error {
+	s.mu.Lock()
+	local := s.local
+	s.mu.Unlock()
+	if err := keepsLocalLocal(local, defs); err != nil {
+		return err
+	}
+	_, err := CompileAll(Merge(local, defs), s.deviceID)
+	return err
+}
+
 // swap compiles local with fromFleet over it and installs the result.
 func (s *Set) swap(local, fromFleet []config.Pipeline) (*Snapshot, error) {
 	if err := keepsLocalLocal(local, fromFleet); err != nil {

@@ -166,7 +166,11 @@ func TestAFleetBundleCannotMakeALocalPipelineShared(t *testing.T) {
 	if _, err := s.SetLocal(defs(t, `- {name: recipes, match: plant/recipes, decode: text, classification: local, prompt: "{{.text}}"}`)); err != nil {
 		t.Fatal(err)
 	}
-	err := s.SetFleet(defs(t, `- {name: recipes, match: plant/recipes, decode: text, classification: shared, prompt: "{{.text}}"}`))
+	bundle := defs(t, `- {name: recipes, match: plant/recipes, decode: text, classification: shared, prompt: "{{.text}}"}`)
+	if err := s.CheckFleet(bundle); !errors.Is(err, ErrDeclassify) {
+		t.Fatalf("CheckFleet = %v, want ErrDeclassify before anything is installed", err)
+	}
+	err := s.SetFleet(bundle)
 	if !errors.Is(err, ErrDeclassify) || !strings.Contains(err.Error(), `"recipes"`) {
 		t.Fatalf("SetFleet = %v, want ErrDeclassify naming the pipeline", err)
 	}

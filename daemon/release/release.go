@@ -37,6 +37,10 @@ type Options struct {
 	// SetPipelines installs the fleet's pipelines (nil: none), merged
 	// with the config's by the caller.
 	SetPipelines func(fleetPipelines []config.Pipeline) error
+	// CheckPipelines says whether SetPipelines would take a bundle (it
+	// compiles, and declassifies no local pipeline) without installing
+	// it: a release is refused while it is staged, never at its commit.
+	CheckPipelines func(fleetPipelines []config.Pipeline) error
 	// Spec gives the engine settings for a model file.
 	Spec   func(name, path string) engine.ModelSpec
 	Logger *slog.Logger
@@ -131,7 +135,11 @@ func (a *Applier) stage(rel fleet.Release) error {
 				return fmt.Errorf("stage model %q of release %d: %w", art.Name, rel.Version, err)
 			}
 		case fleet.KindPipelines:
-			if _, err := readBundle(art.Path); err != nil {
+			ps, err := readBundle(art.Path)
+			if err == nil && a.opts.CheckPipelines != nil {
+				err = a.opts.CheckPipelines(ps)
+			}
+			if err != nil {
 				return fmt.Errorf("stage pipelines of release %d: %w", rel.Version, err)
 			}
 		}
