@@ -224,11 +224,11 @@ func (p *Pipeline) Prepare(msg Message, maxPayload int) (Prepared, error) {
 	if err != nil {
 		return Prepared{}, err
 	}
-	pubTopic, errTopic = plain(segments(pubTopic)), plain(segments(errTopic))
-	for _, t := range []string{pubTopic, errTopic} {
-		if err := topic.ValidName(t); err != nil {
-			return Prepared{}, inputErr(name, "rendered publish topic is invalid", err)
-		}
+	if pubTopic, err = p.topicName("publish.topic", pubTopic); err != nil {
+		return Prepared{}, err
+	}
+	if errTopic, err = p.topicName("publish.error_topic", errTopic); err != nil {
+		return Prepared{}, err
 	}
 	prompt := segments(promptText)
 	if len(prompt) == 0 {
@@ -260,6 +260,32 @@ func (p *Pipeline) Prepare(msg Message, maxPayload int) (Prepared, error) {
 		prep.DedupKey = name + "\x00" + id
 	}
 	return prep, nil
+}
+
+// topicName turns a rendered topic template into a topic name. A value
+// from the message fills at most part of one level: one that holds a '/'
+// (it would add levels), a wildcard, a NUL, or that starts the topic
+// with '$' (the broker's reserved levels) refuses the message. Refusing,
+// rather than escaping, keeps a topic the operator can predict from the
+// template, and the dead letter says which value was at fault.
+func (p *Pipeline) topicName(part, rendered string) (string, error) {
+	var b strings.Builder
+	for _, s := range segments(rendered) {
+		if s.Data {
+			if i := strings.IndexAny(s.Text, "/+#\x00"); i >= 0 {
+				return "", inputErr(p.cfg.Name, fmt.Sprintf("%s: a value from the message holds %q, which would add a topic level or a wildcard", part, s.Text[i:i+1]), nil)
+			}
+			if b.Len() == 0 && strings.HasPrefix(s.Text, "$") {
+				return "", inputErr(p.cfg.Name, fmt.Sprintf("%s: a value from the message starts the topic with \"$\", the broker's reserved levels", part), nil)
+			}
+		}
+		b.WriteString(s.Text)
+	}
+	t := b.String()
+	if err := topic.ValidName(t); err != nil {
+		return "", inputErr(p.cfg.Name, "rendered "+part+" is not a valid topic", err)
+	}
+	return t, nil
 }
 
 // staticText returns what t writes when it is text alone.
