@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/inference"
 )
 
@@ -119,5 +120,53 @@ func TestFindSpecialAcrossSegments(t *testing.T) {
 	}
 	if s, ok := inference.SpecialInData(prep.Request.Prompt, specials); !ok || s != "<|im_end|>" {
 		t.Fatalf("joined fields: %q %v", s, ok)
+	}
+}
+
+// A text pipeline publishes only under publish.allow (ember's own topics
+// by default): a static topic outside fails compiling, a rendered one
+// outside refuses the message. A json pipeline is not limited.
+func TestTextResultsOnlyUnderAllowedPrefixes(t *testing.T) {
+	for _, tc := range []struct{ name, def, want string }{
+		{"static outside the default", `publish: {topic: plant/line3/cmd}`, "outside publish.allow"},
+		{"template outside the default", `publish: {topic: "plant/{{level 1}}/cmd"}`, "outside publish.allow"},
+		{"static outside the list", `publish: {topic: plant/cmd, allow: ["plant/ai/"]}`, "outside publish.allow"},
+		{"sibling of a prefix", `publish: {topic: plant/aix, allow: ["plant/ai"]}`, "outside publish.allow"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ds, err := config.ParsePipelines([]byte("name: a\nmatch: x/+\nprompt: x\n" + tc.def + "\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Compile(ds[0], Options{DeviceID: "d"}); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Compile = %v; want %q", err, tc.want)
+			}
+		})
+	}
+	for _, def := range []string{
+		``,
+		`publish: {topic: "ember/v1/press-07/notes/{{level 1}}"}`,
+		`publish: {topic: plant/ai, allow: ["plant/ai"]}`,
+		`publish: {topic: "plant/ai/{device}/x", allow: ["plant/ai/"]}`,
+		`publish: {topic: "site/press-07/{{level 1}}", allow: ["site/{device}/"]}`,
+		"output: {format: json}\npublish: {topic: plant/line3/cmd}",
+	} {
+		ds, err := config.ParsePipelines([]byte("name: a\nmatch: x/+\nprompt: x\n" + def + "\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Compile(ds[0], Options{DeviceID: "press-07"}); err != nil {
+			t.Errorf("%s: %v", def, err)
+		}
+	}
+	// A rendered topic that leaves the prefix is refused at runtime.
+	p := compile(t, "name: a\nmatch: x/#\nprompt: x\npublish: {topic: \"plant/ai/{{level 1}}/../{{level 2}}\", allow: [\"plant/ai/ok\"]}\n")
+	if _, err := p.Prepare(msg("x/ok/y", `{}`), 0); err != nil {
+		t.Fatalf("inside: %v", err)
+	}
+	_, err := p.Prepare(msg("x/other/y", `{}`), 0)
+	var ie *InputError
+	if !errors.As(err, &ie) || !strings.Contains(ie.Reason, "outside publish.allow") {
+		t.Fatalf("outside: %v", err)
 	}
 }

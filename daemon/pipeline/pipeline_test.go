@@ -185,7 +185,7 @@ func TestTopicTemplatesAndCoalesceKeys(t *testing.T) {
 name: temps
 match: sensors/+/temp
 prompt: "{{.v}}"
-publish: {topic: "plant/results/{{level 1}}", qos: 0, retain: true}
+publish: {topic: "plant/results/{{level 1}}", qos: 0, retain: true, allow: [plant/results/]}
 coalesce: {key: "{{level 1}}", window: 5s}
 `)
 	prep, err := p.Prepare(msg("sensors/s9/temp", `{"v": 21.5}`), 0)
