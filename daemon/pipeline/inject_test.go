@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -169,4 +170,38 @@ func TestTextResultsOnlyUnderAllowedPrefixes(t *testing.T) {
 	if !errors.As(err, &ie) || !strings.Contains(ie.Reason, "outside publish.allow") {
 		t.Fatalf("outside: %v", err)
 	}
+}
+
+// FuzzTopicName renders any value into a topic level: the message is
+// refused, or the topic keeps its shape and holds the value in that level.
+func FuzzTopicName(f *testing.F) {
+	defs, err := config.ParsePipelines([]byte("name: t\nmatch: a/#\nprompt: hi\nguard: off\noutput: {format: json}\npublish: {topic: \"{{raw .a}}r/{{raw .a}}/x\"}\n"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	p, err := Compile(defs[0], Options{DeviceID: "d"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{"press-4", "a/b", "+", "#", "$SYS", "\x00", "\x02/\x03", "é", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		payload, err := json.Marshal(map[string]string{"a": v})
+		if err != nil {
+			return
+		}
+		prep, err := p.Prepare(Message{Topic: "a/b", Payload: payload}, 1<<16)
+		if err != nil {
+			if !errors.Is(err, ErrInput) {
+				t.Fatalf("error that is not an InputError: %v", err)
+			}
+			return
+		}
+		got := prep.Request.Reply.Topic
+		levels := strings.Split(got, "/")
+		if len(levels) != 3 || levels[2] != "x" || strings.ContainsAny(got, "+#\x00") || strings.HasPrefix(got, "$") {
+			t.Fatalf("value %q made topic %q", v, got)
+		}
+	})
 }
