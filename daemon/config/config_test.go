@@ -101,8 +101,6 @@ func TestBadConfigsNameKeyAndLine(t *testing.T) {
 		{"two defaults", "models:\n  - {name: a, path: /a, default: true}\n  - {name: b, path: /b, default: true}\n", []string{"line 3: models[1].default: only one"}},
 		{"tiny context", "engine: {context: 8}\n", []string{"engine.context: must be 0"}},
 		{"not yaml", "grpc: [unclosed\n", []string{"not valid YAML"}},
-		{"bad guard", "pipelines:\n  - {name: a, match: x/y, prompt: p, guard: block}\n", []string{`pipelines[0].guard: "block" is not one of off, flag, quarantine`}},
-		{"wildcard allow", "pipelines:\n  - {name: a, match: x/y, prompt: p, publish: {allow: [\"plant/#\"]}}\n", []string{`pipelines[0].publish.allow[0]: "plant/#" must be a topic prefix`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,12 +163,5 @@ func TestByteSizes(t *testing.T) {
 		if _, err := Parse([]byte("engine:\n  memory_reserve: "+in+"\n"), t.TempDir()); err == nil || !strings.Contains(err.Error(), "engine.memory_reserve") {
 			t.Errorf("memory_reserve: %s: error %v", in, err)
 		}
-	}
-}
-
-func TestPipelineGuardDefaultsToFlag(t *testing.T) {
-	ps, err := ParsePipelines([]byte("name: a\nmatch: x/y\nprompt: p\n"))
-	if err != nil || ps[0].Guard != "flag" || ps[0].Publish.Allow != nil {
-		t.Fatalf("defaults: %+v %v", ps, err)
 	}
 }
