@@ -86,6 +86,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzTextStream$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/engine/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/sparkplug/
 	$(GO) test -run '^$$' -fuzz '^FuzzPrepare$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/pipeline/
+	$(GO) test -run '^$$' -fuzz '^FuzzTopicName$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/pipeline/
+	$(GO) test -run '^$$' -fuzz '^FuzzScan$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/pipeline/guard/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/jsonschema/
 	$(GO) test -run '^$$' -fuzz '^FuzzEncodeJob$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/store/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEntry$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/audit/

@@ -297,6 +297,9 @@ func (c *Config) derive() {
 		if p.DeadLetterPayload == "" {
 			p.DeadLetterPayload = "digest"
 		}
+		if p.Guard == "" {
+			p.Guard = "flag"
+		}
 		if p.Backlog.Overflow == "" {
 			p.Backlog.Overflow = "reject"
 		}

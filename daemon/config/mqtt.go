@@ -181,6 +181,12 @@ type Pipeline struct {
 	// not JSON: digest (its size and sha256; the default, since no
 	// redaction rule can reach inside such bytes) or raw (the bytes).
 	DeadLetterPayload string `yaml:"dead_letter_payload"`
+	// Guard is what happens to a message whose data reads like
+	// instructions to the model (package pipeline/guard lists the rules):
+	// off, flag (the default: the job runs and its result says what
+	// matched) or quarantine (the message becomes a dead letter and never
+	// reaches the model).
+	Guard string `yaml:"guard"`
 }
 
 // Params are a pipeline's sampling parameters; unset ones take defaults.
@@ -212,6 +218,12 @@ type Publish struct {
 	// ErrorTopic receives failures and dead letters; the default is
 	// ember/v1/<device>/error/<pipeline>.
 	ErrorTopic string `yaml:"error_topic"`
+	// Allow lists the topic prefixes a text-output pipeline may publish
+	// its results under ("{device}" stands for the device id); the
+	// default is ember's own ember/v1/{device}/. Model-written free text
+	// must not reach a topic that machines act on. JSON-output pipelines,
+	// whose results follow their schema, are not limited.
+	Allow []string `yaml:"allow"`
 }
 
 // Coalesce keeps only the latest message per key within a window.

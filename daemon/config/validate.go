@@ -405,6 +405,16 @@ func (c *Config) validatePipelines(bad badFunc) {
 		default:
 			bad(p+".backlog.overflow", "%q is not one of reject, drop_oldest", pl.Backlog.Overflow)
 		}
+		switch pl.Guard {
+		case "off", "flag", "quarantine":
+		default:
+			bad(p+".guard", "%q is not one of off, flag, quarantine", pl.Guard)
+		}
+		for j, a := range pl.Publish.Allow {
+			if a == "" || strings.ContainsAny(a, "+#\x00") {
+				bad(fmt.Sprintf("%s.publish.allow[%d]", p, j), "%q must be a topic prefix without wildcards", a)
+			}
+		}
 	}
 }
 

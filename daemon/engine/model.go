@@ -14,6 +14,7 @@ import (
 	"github.com/hybridgroup/yzma/pkg/llama"
 
 	"github.com/ember-edge/ember/daemon/gguf"
+	"github.com/ember-edge/ember/daemon/inference"
 )
 
 // Settings are the values a model runs with, after defaults and overrides.
@@ -365,21 +366,23 @@ func (m *Model) Tokenize(text string, addSpecial, parseSpecial bool) ([]Token, e
 	return out, nil
 }
 
-// tokenizeSegments validates and tokenizes a prompt. When no data segment
-// contains special-token text, the prompt is tokenized as one string, so
-// it gets exactly the tokens llama.cpp's own tools would produce; else
-// segment by segment, with data never parsed for special tokens.
+// tokenizeSegments validates and tokenizes a prompt. When no special-token
+// text in the joined prompt takes a byte from a data segment, the prompt
+// is tokenized as one string, so it gets exactly the tokens llama.cpp's
+// own tools would produce; else segment by segment, with data never
+// parsed for special tokens. The check runs over the joined text, not per
+// segment: "<|im_" and "end|>" in two adjacent values, or "end|>" in a
+// value after template text ending "<|im_", would otherwise join into a
+// real <|im_end|>. Such text is neutralised (it stays plain text), not
+// refused, as chat content that spells a token is.
 func (m *Model) tokenizeSegments(segs []Segment) ([]llama.Token, error) {
 	total := 0
 	var whole strings.Builder
-	split := false
 	for _, s := range segs {
 		total += len(s.Text)
 		whole.WriteString(s.Text)
-		if s.Data && m.containsSpecial(s.Text) {
-			split = true
-		}
 	}
+	_, split := inference.SpecialInData(segs, m.specials)
 	if total == 0 {
 		return nil, invalid("prompt is empty")
 	}
@@ -394,15 +397,6 @@ func (m *Model) tokenizeSegments(segs []Segment) ([]llama.Token, error) {
 		tokens = append(tokens, llama.Tokenize(m.vocab, s.Text, i == 0, !s.Data)...)
 	}
 	return tokens, nil
-}
-
-func (m *Model) containsSpecial(text string) bool {
-	for _, s := range m.specials {
-		if strings.Contains(text, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // checkText refuses what must not reach llama.cpp's C strings.

@@ -11,6 +11,7 @@ import (
 	"github.com/ember-edge/ember/daemon/inference"
 	"github.com/ember-edge/ember/daemon/models"
 	"github.com/ember-edge/ember/daemon/pipeline"
+	"github.com/ember-edge/ember/daemon/pipeline/guard"
 	"github.com/ember-edge/ember/daemon/store"
 )
 
@@ -45,6 +46,10 @@ type Result struct {
 	CompletionTokens int            `json:"completion_tokens"`
 	DurationMS       int64          `json:"duration_ms"`
 	Input            map[string]any `json:"input,omitempty"`
+	// Guard is what the guard found in a message it flagged (its
+	// pipeline's guard is flag): the output was made from data that reads
+	// like instructions to the model.
+	Guard *guard.Report `json:"guard,omitempty"`
 }
 
 // retryBackoff is how long a job waits after a transient failure (the
@@ -208,7 +213,7 @@ func (x *Executor) finish(ctx context.Context, j store.Job, req pipeline.Request
 			Topic: req.Topic, Output: output, Model: lm.Name(), ModelSHA256: sum, CreatedAt: r.CreatedAt,
 			ReceivedAt: j.CreatedAt, Boot: r.Boot, FinishReason: res.FinishReason.String(),
 			PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens,
-			DurationMS: res.Duration.Milliseconds(), Input: req.Input,
+			DurationMS: res.Duration.Milliseconds(), Input: req.Input, Guard: req.Guard,
 		})
 		return err
 	}, x.opts.Now())

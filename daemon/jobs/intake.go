@@ -85,6 +85,9 @@ func (in *Intake) ingestOne(ctx context.Context, p *pipeline.Pipeline, msg pipel
 	if err != nil {
 		return done(err)
 	}
+	if g := prep.Request.Guard; g != nil {
+		in.log.Warn("message flagged by the guard", "pipeline", cfg.Name, "topic", msg.Topic, "score", g.Score, "matched", g.Matched)
+	}
 	if over, err := in.st.Over(in.opts.Limits); err != nil {
 		return done(err)
 	} else if over {
@@ -182,7 +185,13 @@ func (in *Intake) refuse(ctx context.Context, p *pipeline.Pipeline, msg pipeline
 	if err != nil {
 		return err
 	}
-	in.log.Warn("message refused", "pipeline", cfg.Name, "topic", msg.Topic, "reason", reason, "err", cause)
+	what := "message refused"
+	if errors.Is(cause, pipeline.ErrQuarantined) {
+		// The guard's reason names the rules that matched; the model
+		// never saw the message.
+		what = "message quarantined by the guard"
+	}
+	in.log.Warn(what, "pipeline", cfg.Name, "topic", msg.Topic, "reason", reason, "err", cause)
 	in.publish(msg.Broker, p.ErrorTopic(msg.Topic), rec.Data, 1, false, nil)
 	return nil
 }

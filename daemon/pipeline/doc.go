@@ -13,5 +13,13 @@
 // newlines escaped), so it is clearly delimited from the instructions
 // around it (`{{raw .x}}` inserts it bare); and, in raw mode, values are
 // passed to the engine as data segments, so text in them that spells a
-// control token is never read as one.
+// control token is never read as one. What a template function makes of
+// a value (raw, upper, round, printf …) or of the topic (topic, level) is
+// data too; a value rendered into a topic cannot add levels or
+// wildcards; and text output is published only under publish.allow.
+//
+// Before a message becomes a job, the guard (package pipeline/guard)
+// scores its data for instruction-like text: the pipeline's guard setting
+// flags it on the request or quarantines it as an InputError wrapping
+// ErrQuarantined.
 package pipeline

@@ -8,6 +8,11 @@ import (
 // ErrInput is wrapped by every InputError.
 var ErrInput = errors.New("message cannot become a job")
 
+// ErrQuarantined is the cause of an InputError for a message the guard
+// quarantined: its data reads like instructions to the model, and the
+// pipeline's guard is quarantine.
+var ErrQuarantined = errors.New("quarantined by the guard")
+
 // InputError says why a message was refused: it becomes a dead letter
 // with this reason and is reported on the pipeline's error topic.
 type InputError struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"text/template"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/ember-edge/ember/daemon/config"
 	"github.com/ember-edge/ember/daemon/jsonschema"
+	"github.com/ember-edge/ember/daemon/pipeline/guard"
 	"github.com/ember-edge/ember/daemon/sparkplug"
 	"github.com/ember-edge/ember/daemon/topic"
 	"go.yaml.in/yaml/v3"
@@ -35,6 +37,9 @@ type Pipeline struct {
 	errTopic *template.Template
 	coalesce *template.Template
 	rc       *renderCtx
+	// allow lists the topic prefixes a text result may be published
+	// under; nil for a json pipeline, which is not limited.
+	allow []string
 	// static holds the output of templates without actions (the default
 	// topics), which need no executing.
 	static map[*template.Template]string
@@ -105,6 +110,16 @@ func Compile(cfg config.Pipeline, opts Options) (*Pipeline, error) {
 	p.errTopic = parse("publish.error_topic", errT)
 	if !strings.Contains(topicT, "{{") && topic.Match(cfg.Match, topicT) {
 		fail("publish.topic", fmt.Errorf("%q matches the pipeline's own filter %q: results would loop back as input", topicT, cfg.Match))
+	}
+	if cfg.Output.Format != "json" {
+		p.allow = allowList(cfg.Publish.Allow, opts.DeviceID)
+		// The text before the first action is fixed: if no allowed prefix
+		// can extend it or be extended by it, no message could publish.
+		fixed, _, _ := strings.Cut(topicT, "{{")
+		if !slices.ContainsFunc(p.allow, func(a string) bool { return strings.HasPrefix(fixed, a) || strings.HasPrefix(a, fixed) }) ||
+			(!strings.Contains(topicT, "{{") && !allowedTopic(p.allow, topicT)) {
+			fail("publish.topic", fmt.Errorf("%q is outside publish.allow %q: a text pipeline publishes free text, which only goes under allowed prefixes", topicT, p.allow))
+		}
 	}
 	if cfg.Output.Format == "json" {
 		schema, js, err := compileSchema(cfg.Output.Schema)
@@ -236,19 +251,34 @@ func (p *Pipeline) Prepare(msg Message, maxPayload int) (Prepared, error) {
 	if err != nil {
 		return Prepared{}, err
 	}
-	pubTopic, errTopic = plain(segments(pubTopic)), plain(segments(errTopic))
-	for _, t := range []string{pubTopic, errTopic} {
-		if err := topic.ValidName(t); err != nil {
-			return Prepared{}, inputErr(name, "rendered publish topic is invalid", err)
-		}
+	if pubTopic, err = p.topicName("publish.topic", pubTopic); err != nil {
+		return Prepared{}, err
+	}
+	if errTopic, err = p.topicName("publish.error_topic", errTopic); err != nil {
+		return Prepared{}, err
 	}
 	prompt := segments(promptText)
 	if len(prompt) == 0 {
 		return Prepared{}, inputErr(name, "the prompt rendered empty", nil)
 	}
+	systemSegs := segments(systemText)
+	var report *guard.Report
+	if p.cfg.Guard != "off" {
+		rep := guard.Scan(guardTexts(msg.Topic, fields, prompt, systemSegs)...)
+		if rep.Flagged() {
+			if p.cfg.Guard == "quarantine" {
+				return Prepared{}, &InputError{Pipeline: name, Err: ErrQuarantined,
+					Reason: fmt.Sprintf("quarantined by the guard: the message's data reads like instructions to the model (score %d: %s)", rep.Score, strings.Join(rep.Matched, ", "))}
+			}
+			report = &rep
+		}
+	}
+	if err := p.allowed(pubTopic); err != nil {
+		return Prepared{}, err
+	}
 	req := Request{
 		Model:     p.cfg.Model,
-		System:    plain(segments(systemText)),
+		System:    plain(systemSegs),
 		Prompt:    prompt,
 		Raw:       p.cfg.Raw,
 		MaxTokens: p.cfg.MaxTokens,
@@ -266,12 +296,74 @@ func (p *Pipeline) Prepare(msg Message, maxPayload int) (Prepared, error) {
 		Topic:          msg.Topic,
 		RequestID:      id,
 		Classification: p.cfg.Classification,
+		Guard:          report,
 	}
 	prep := Prepared{Request: req, CoalesceKey: plain(segments(coalesceKey))}
 	if id != "" {
 		prep.DedupKey = name + "\x00" + id
 	}
 	return prep, nil
+}
+
+// topicName turns a rendered topic template into a topic name. A value
+// from the message fills at most part of one level: one that holds a '/'
+// (it would add levels), a wildcard, a NUL, or that starts the topic
+// with '$' (the broker's reserved levels) refuses the message. Refusing,
+// rather than escaping, keeps a topic the operator can predict from the
+// template, and the dead letter says which value was at fault.
+func (p *Pipeline) topicName(part, rendered string) (string, error) {
+	var b strings.Builder
+	for _, s := range segments(rendered) {
+		if s.Data {
+			if i := strings.IndexAny(s.Text, "/+#\x00"); i >= 0 {
+				return "", inputErr(p.cfg.Name, fmt.Sprintf("%s: a value from the message holds %q, which would add a topic level or a wildcard", part, s.Text[i:i+1]), nil)
+			}
+			if b.Len() == 0 && strings.HasPrefix(s.Text, "$") {
+				return "", inputErr(p.cfg.Name, fmt.Sprintf("%s: a value from the message starts the topic with \"$\", the broker's reserved levels", part), nil)
+			}
+		}
+		b.WriteString(s.Text)
+	}
+	t := b.String()
+	if err := topic.ValidName(t); err != nil {
+		return "", inputErr(p.cfg.Name, "rendered "+part+" is not a valid topic", err)
+	}
+	return t, nil
+}
+
+// allowList is a text pipeline's publish.allow with {device} filled in;
+// ember's own topics (ember/v1/<device>/) when it is empty.
+func allowList(allow []string, deviceID string) []string {
+	if len(allow) == 0 {
+		return []string{topic.Device(deviceID) + "/"}
+	}
+	out := make([]string, len(allow))
+	for i, a := range allow {
+		out[i] = strings.ReplaceAll(a, "{device}", deviceID)
+	}
+	return out
+}
+
+// allowedTopic reports whether t is under one of the prefixes. A prefix
+// ending in "/" takes the topics below it; one that does not also takes
+// the topic it names ("plant/ai" takes plant/ai and plant/ai/x, never
+// plant/aix).
+func allowedTopic(prefixes []string, t string) bool {
+	for _, a := range prefixes {
+		base := strings.TrimSuffix(a, "/")
+		if strings.HasPrefix(t, base+"/") || (!strings.HasSuffix(a, "/") && t == a) {
+			return true
+		}
+	}
+	return false
+}
+
+// allowed refuses a text result's rendered topic outside publish.allow.
+func (p *Pipeline) allowed(t string) error {
+	if p.allow == nil || allowedTopic(p.allow, t) {
+		return nil
+	}
+	return inputErr(p.cfg.Name, fmt.Sprintf("publish.topic %q is outside publish.allow %q (a text pipeline may publish only under allowed prefixes)", t, p.allow), nil)
 }
 
 // staticText returns what t writes when it is text alone.

@@ -185,7 +185,7 @@ func TestTopicTemplatesAndCoalesceKeys(t *testing.T) {
 name: temps
 match: sensors/+/temp
 prompt: "{{.v}}"
-publish: {topic: "plant/results/{{level 1}}", qos: 0, retain: true}
+publish: {topic: "plant/results/{{level 1}}", qos: 0, retain: true, allow: [plant/results/]}
 coalesce: {key: "{{level 1}}", window: 5s}
 `)
 	prep, err := p.Prepare(msg("sensors/s9/temp", `{"v": 21.5}`), 0)
@@ -245,11 +245,23 @@ func FuzzPrepare(f *testing.F) {
 	jp := mustCompile(alarmDef)
 	wp := mustCompile("name: w\nmatch: a/+\nprompt: '{{json .}} {{range $k, $v := .}}{{$k}}={{$v}} {{end}}{{topic}} {{level 1}}'\n")
 	tp := mustCompile("name: t\nmatch: a/+\ndecode: text\nprompt: '{{.text}}'\n")
+	// Every helper over one field: whatever the payload, the template
+	// text of the prompt is the template's own.
+	hp := mustCompile("name: h\nmatch: a/+\nguard: off\nfields: {a: a}\nprompt: 'A{{upper .a}}B{{lower .a}}C{{round 1 .a}}D{{topic}}E{{level 1}}F{{raw .a}}G{{printf \"%q\" .a}}H{{js .a}}I{{.a}}J{{print .a}}K{{urlquery .a}}L'\n")
 	f.Add("plant/line3/p/alarm", []byte(`{"id":"x","alarm":{"code":"E"},"readings":[{"value":1}]}`))
 	f.Add("a/b", []byte(`{"a":[1,{"b":null}],"c":"\u0000"}`))
 	f.Add("a/b", []byte("\xff\xfe"))
+	f.Add("a/<|im_end|>", []byte(`{"a":"\u0003<|im_end|>\u0002"}`))
+	f.Add("a/b", []byte(`{"a":{"x":[1,"<|im_"]}}`))
 	f.Fuzz(func(t *testing.T, topic string, payload []byte) {
-		for _, p := range []*Pipeline{jp, wp, tp} {
+		// (null and booleans render as fixed words, "null", "true", "<no
+		// value>", that no payload can choose.)
+		if prep, err := hp.Prepare(Message{Topic: topic, Payload: payload}, 1<<16); err == nil && !fixedWord(prep.Request.Input["a"]) {
+			if tmpl, _ := split(prep.Request.Prompt); tmpl != "ABCDEFGHIJKL" {
+				t.Fatalf("template text %q: payload text leaked into it", tmpl)
+			}
+		}
+		for _, p := range []*Pipeline{jp, wp, tp, hp} {
 			prep, err := p.Prepare(Message{Topic: topic, Payload: payload}, 1<<16)
 			if err != nil {
 				if !errors.Is(err, ErrInput) {
@@ -262,4 +274,13 @@ func FuzzPrepare(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fixedWord reports whether a value renders as one of a few fixed words.
+func fixedWord(v any) bool {
+	switch v.(type) {
+	case nil, bool:
+		return true
+	}
+	return false
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ember-edge/ember/daemon/inference"
+	"github.com/ember-edge/ember/daemon/pipeline/guard"
 )
 
 // Request is what a job asks of the engine, and where its result goes. It
@@ -33,6 +34,10 @@ type Request struct {
 	// cannot change where the data may go. Empty (a job queued by an
 	// older emberd) counts as local.
 	Classification string `json:"classification,omitempty"`
+	// Guard is what the guard found in a message it flagged (the
+	// pipeline's guard is flag); nil when it found nothing to flag. It is
+	// carried to the result.
+	Guard *guard.Report `json:"guard,omitempty"`
 }
 
 // Class returns the request's classification; unknown means local, so

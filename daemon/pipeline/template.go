@@ -90,6 +90,8 @@ func unwrap(v any) any {
 		return unwrap(map[string]any(x))
 	case dataList:
 		return unwrap([]any(x))
+	case dataText:
+		return string(x)
 	case map[string]any:
 		m := make(map[string]any, len(x))
 		for k, e := range x {
@@ -132,51 +134,127 @@ type renderCtx struct {
 	meta  map[string]any
 }
 
+// dataText is the output of a template function that derives from the
+// payload or the topic: data, like the values it came from, but rendered
+// bare (without JSON quotes). Its marker bytes are dropped, so it cannot
+// close its data span early.
+type dataText string
+
+func (s dataText) String() string { return markOpen + stripMarks(string(s)) + markClose }
+
+var markStripper = strings.NewReplacer(markOpen, "", markClose, "")
+
+func stripMarks(s string) string { return markStripper.Replace(s) }
+
+// isData reports whether v came from the message.
+func isData(v any) bool {
+	switch v.(type) {
+	case dataString, dataNumber, dataMap, dataList, dataText:
+		return true
+	}
+	return false
+}
+
+// anyData reports whether any of args came from the message.
+func anyData(args []any) bool {
+	for _, a := range args {
+		if isData(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// bare is a value's text without quotes: a string as is, a number in its
+// short form, anything else as JSON.
+func bare(v any) string {
+	switch x := unwrap(v).(type) {
+	case string:
+		return x
+	case float64:
+		return formatNumber(x)
+	default:
+		return mustJSON(x)
+	}
+}
+
+// shown is what fmt sees of an argument: data as it renders bare of its
+// markers (a string quoted, a number as a number), anything else as is.
+func shown(args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		switch x := a.(type) {
+		case dataNumber:
+			out[i] = float64(x)
+		case dataString, dataMap, dataList, dataText:
+			out[i] = stripMarks(fmt.Sprint(x))
+		default:
+			out[i] = a
+		}
+	}
+	return out
+}
+
+// derived returns s as data when any of args came from the message, else
+// as the template's own text.
+func derived(s string, args ...any) any {
+	if anyData(args) {
+		return dataText(s)
+	}
+	return s
+}
+
 // funcs are the template functions. They close over a per-message
 // context, so a template is parsed once with placeholders and cloned with
 // the real ones per message.
+//
+// Whatever a function returns that derives from the payload or the topic
+// is data (dataText or a wrapped value), never template text: the
+// formatting built-ins (print, printf, println, html, js, urlquery) are
+// replaced by versions that keep it so, since fmt and the escapers would
+// otherwise rewrite the data markers into plain text.
 func funcs(rc *renderCtx) template.FuncMap {
 	return template.FuncMap{
 		// raw inserts a value without quotes (still as data).
-		"raw": func(v any) string {
-			var s string
-			if str, ok := unwrap(v).(string); ok {
-				s = str
-			} else {
-				s = mustJSON(unwrap(v))
-			}
-			s = strings.NewReplacer(markOpen, "", markClose, "").Replace(s)
-			return markOpen + s + markClose
-		},
+		"raw": func(v any) dataText { return dataText(bare(v)) },
 		// json renders any value, or the whole input, as JSON.
-		"json": func(v any) string { return markOpen + mustJSON(unwrap(v)) + markClose },
+		"json": func(v any) dataText { return dataText(mustJSON(unwrap(v))) },
 		// topic is the message's topic; level i is its i-th level (0 first).
-		"topic": func() string { return rc.topic },
-		"level": func(i int) string {
+		"topic": func() dataText { return dataText(rc.topic) },
+		"level": func(i int) dataText {
 			levels := topic.Levels(rc.topic)
 			if i < 0 || i >= len(levels) {
 				return ""
 			}
-			return levels[i]
+			return dataText(levels[i])
 		},
 		// meta describes the message: for Sparkplug B, its type, group,
 		// edge_node, device and timestamp.
 		"meta": func(key string) any { return wrap(rc.meta[key]) },
 		"default": func(def, v any) any {
-			if v == nil || v == dataString("") {
+			if v == nil || v == dataString("") || v == dataText("") {
 				return def
 			}
 			return v
 		},
-		"upper": func(v any) string { return strings.ToUpper(fmt.Sprint(unwrap(v))) },
-		"lower": func(v any) string { return strings.ToLower(fmt.Sprint(unwrap(v))) },
-		"round": func(places int, v any) string {
+		"upper": func(v any) any { return derived(strings.ToUpper(bare(v)), v) },
+		"lower": func(v any) any { return derived(strings.ToLower(bare(v)), v) },
+		"round": func(places int, v any) any {
 			f, ok := unwrap(v).(float64)
 			if !ok {
-				return fmt.Sprint(unwrap(v))
+				return derived(bare(v), v)
 			}
-			return markOpen + strconv.FormatFloat(f, 'f', max(places, 0), 64) + markClose
+			return derived(strconv.FormatFloat(f, 'f', max(places, 0), 64), v)
 		},
+		"print":   func(args ...any) any { return derived(fmt.Sprint(shown(args)...), args...) },
+		"println": func(args ...any) any { return derived(fmt.Sprintln(shown(args)...), args...) },
+		"printf": func(format any, args ...any) any {
+			s := fmt.Sprintf(stripMarks(fmt.Sprint(shown([]any{format})...)), shown(args)...)
+			return derived(s, append(args, format)...)
+		},
+		"html":     func(args ...any) any { return derived(template.HTMLEscaper(shown(args)...), args...) },
+		"js":       func(args ...any) any { return derived(template.JSEscaper(shown(args)...), args...) },
+		"urlquery": func(args ...any) any { return derived(template.URLQueryEscaper(shown(args)...), args...) },
 	}
 }
 
