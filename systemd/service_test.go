@@ -79,7 +79,9 @@ func TestServiceUnderSystemd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg = append(cfg, []byte("engine: {threads: 1}\nshutdown_timeout: 2s\nmodels:\n  - {name: tiny, path: /usr/local/share/ember-test/tiny.gguf}\n")...)
+	cfg = append(cfg, []byte("engine: {threads: 1}\nshutdown_timeout: 2s\nmodels:\n  - {name: tiny, path: /usr/local/share/ember-test/tiny.gguf}\n"+
+		// The technician imports models too: an operator's permission.
+		"auth: {roles: {technician: [\"group:ember\"], operator: [\"user:tech\"]}}\n")...)
 	verify, _ := os.ReadFile(filepath.Join(testdata, "verify.sh"))
 	files := map[string]struct {
 		data []byte

@@ -135,14 +135,15 @@ func checkBurstOutcome(t *testing.T, d *emberd, holdAll bool) {
 		if r.Kind != store.KindDeadLetter {
 			continue
 		}
-		var dl struct{ Reason, Payload string }
-		if err := json.Unmarshal(r.Data, &dl); err != nil {
-			t.Fatalf("dead letter %d: %v", r.Seq, err)
+		// A refused JSON message is kept as JSON, under input.
+		var dl struct {
+			Reason string
+			Input  struct{ N *int }
 		}
-		var in struct{ N int }
-		if err := json.Unmarshal([]byte(dl.Payload), &in); err != nil {
-			t.Fatalf("dead letter %d: payload %q: %v", r.Seq, dl.Payload, err)
+		if err := json.Unmarshal(r.Data, &dl); err != nil || dl.Input.N == nil {
+			t.Fatalf("dead letter %d: %s: %v", r.Seq, r.Data, err)
 		}
+		in := struct{ N int }{*dl.Input.N}
 		seen[in.N]++
 		deadLetters++
 		if holdAll && deadLetters == 1 {

@@ -44,7 +44,7 @@ const maxDeadPayload = 64 << 10
 // upstream), any other payload as its size and sha256 only, unless raw
 // (the pipeline's dead_letter_payload: raw) keeps its bytes.
 func setPayload(dl *deadLetter, payload []byte, raw bool) {
-	if len(payload) <= maxDeadPayload && json.Valid(payload) {
+	if len(payload) <= maxDeadPayload && utf8.Valid(payload) && json.Valid(payload) {
 		dl.Input = json.RawMessage(payload)
 		return
 	}

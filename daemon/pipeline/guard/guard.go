@@ -129,6 +129,17 @@ func scan(text, where, prefix string, depth int, found map[string]string, score 
 	views := [3]string{}
 	views[raw] = fold(text)
 	views[words], views[compact] = wordsOf(views[raw])
+	if !prefilterOff && !mayMatch(views) {
+		// Most sensor data holds no word any rule needs: skip the
+		// regular expressions, which would cost more than the rest of
+		// the message's way into the store.
+		if depth < maxDepth && hasBase64Run(text) {
+			for _, dec := range decodedBase64(text) {
+				scan(dec, where, "base64:", depth+1, found, score)
+			}
+		}
+		return
+	}
 	for _, ru := range rules {
 		name := prefix + ru.name
 		if _, ok := found[name]; ok {
@@ -138,7 +149,7 @@ func scan(text, where, prefix string, depth int, found map[string]string, score 
 			found[name], score[name] = where, ru.weight
 		}
 	}
-	if depth < maxDepth {
+	if depth < maxDepth && hasBase64Run(text) {
 		for _, dec := range decodedBase64(text) {
 			scan(dec, where, "base64:", depth+1, found, score)
 		}
@@ -243,4 +254,54 @@ func printable(b []byte) bool {
 		}
 	}
 	return n > 0 && bad*20 <= n
+}
+
+// Every rule needs one of these in its view to match: a word in the
+// words view (ignore, you, system, …; the German and English rules),
+// a mark in the raw view (role markers, template tokens), or a Japanese
+// word in the compact view. A text with none of them matches no rule;
+// TestPrefilterChangesNoReport holds the lists to the rules.
+var (
+	wordAnchors = []string{
+		"ignor", "disregard", "forget", "neglect", "you", "henceforth", "pretend", "act as", "system", "developer",
+		"jailbr", "anything", "instruction", "prompt", "without",
+		"vergiss", "vergessen", "missacht", "übergeh", "bist", "anweisung",
+	}
+	rawAnchors     = []string{"assistant", "#", "system", "user", "human", "<", "|>", "inst]"}
+	compactAnchors = []string{"無視", "忘れ", "あなた", "システム", "指示"}
+)
+
+// prefilterOff runs every rule on every text (tests compare).
+var prefilterOff bool
+
+// mayMatch reports whether any rule could match one of views.
+func mayMatch(views [3]string) bool {
+	for _, set := range []struct {
+		v       view
+		anchors []string
+	}{{words, wordAnchors}, {raw, rawAnchors}, {compact, compactAnchors}} {
+		for _, a := range set.anchors {
+			if strings.Contains(views[set.v], a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasBase64Run reports whether s holds a run of base64 characters as long
+// as decodedBase64 looks for, without running its expressions.
+func hasBase64Run(s string) bool {
+	run := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '-' || c == '_' {
+			if run++; run >= 20 {
+				return true
+			}
+			continue
+		}
+		run = 0
+	}
+	return false
 }
