@@ -108,6 +108,9 @@ func appendRecord(tx *bolt.Tx, rec Record, fill func(*Record) error, now time.Ti
 	if err := addPending(meta, rec.Priority, 1, int64(len(data))); err != nil {
 		return Record{}, err
 	}
+	if err := addUnconfirmed(meta, rec.Priority, 1, int64(len(data))); err != nil {
+		return Record{}, err
+	}
 	return rec, putUint(meta, keyBytes, getUint(meta, keyBytes)+uint64(len(data)))
 }
 
@@ -270,15 +273,22 @@ func (s *Store) PruneOutbox(l Limits, now time.Time, max int, keep func(Record) 
 		meta := tx.Bucket(bucketOutboxMeta)
 		ob := tx.Bucket(bucketOutbox)
 		count, size := getUint(meta, keyCount), getUint(meta, keyBytes)
-		synced := tx.Bucket(bucketSynced)
-		unsynced := func(p int, k []byte) bool {
-			return binary.BigEndian.Uint64(k) > getUint(synced, priorityKey(p))
+		synced, confirmed := tx.Bucket(bucketSynced), tx.Bucket(bucketConfirmed)
+		after := func(b *bolt.Bucket, p int, k []byte) bool {
+			return binary.BigEndian.Uint64(k) > getUint(b, priorityKey(p))
 		}
+		dropped := getUint(meta, keyDropped)
 		drop := func(p int, b *bolt.Bucket, k, v []byte) error {
-			if unsynced(p, k) {
+			if after(synced, p, k) {
 				if err := addPending(meta, p, -1, -int64(len(v))); err != nil {
 					return err
 				}
+			}
+			if after(confirmed, p, k) {
+				if err := addUnconfirmed(meta, p, -1, -int64(len(v))); err != nil {
+					return err
+				}
+				dropped++
 			}
 			if err := b.Delete(k); err != nil {
 				return err
@@ -325,6 +335,9 @@ func (s *Store) PruneOutbox(l Limits, now time.Time, max int, keep func(Record) 
 					return err
 				}
 			}
+		}
+		if err := putUint(meta, keyDropped, dropped); err != nil {
+			return err
 		}
 		if err := putUint(meta, keyCount, count); err != nil {
 			return err
