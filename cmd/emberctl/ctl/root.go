@@ -103,6 +103,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.syncCommand(),
 		a.updateCommand(),
 		a.uplinkCommand(),
+		a.collectorCommand(),
 	)
 	return root
 }
