@@ -15,7 +15,8 @@ import (
 	"github.com/ember-edge/ember/sync/uplink"
 )
 
-// uplinkOutbox is the store as the uplink sees it.
+// uplinkOutbox is the store as the uplink sees it (an uplink.Outbox and
+// uplink.Confirmer).
 type uplinkOutbox struct{ st *store.Store }
 
 func (o uplinkOutbox) PendingRecords(p, max int) ([]uplink.Record, error) {
@@ -28,6 +29,14 @@ func (o uplinkOutbox) PendingRecords(p, max int) ([]uplink.Record, error) {
 }
 
 func (o uplinkOutbox) MarkSynced(p int, seq uint64) error { return o.st.MarkSynced(p, seq) }
+
+func (o uplinkOutbox) Cursors(p int) (uint64, uint64, error) { return o.st.Cursors(p) }
+
+func (o uplinkOutbox) MarkConfirmed(p int, seq uint64) (uint64, error) {
+	return o.st.MarkConfirmed(p, seq)
+}
+
+func (o uplinkOutbox) Rewind(p int, to uint64) (uint64, error) { return o.st.Rewind(p, to) }
 
 func (o uplinkOutbox) SyncBacklog() (uplink.Backlog, error) {
 	b, err := o.st.SyncBacklog()

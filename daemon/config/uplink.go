@@ -30,8 +30,15 @@ type Uplink struct {
 	Schedule []string `yaml:"schedule"`
 	// DailyBudget caps the bytes sent per day; 0 is no cap.
 	DailyBudget ByteSize `yaml:"daily_budget"`
-	// Retention keeps synced records on the device this long.
+	// Retention keeps confirmed records on the device this long.
 	Retention Duration `yaml:"retention"`
+	// Confirm says what makes a record delivered: "collector" (default;
+	// the fleet's collector acknowledged storing it on the ack topic) or
+	// "broker" (the broker's PUBACK, as before confirmed delivery).
+	Confirm string `yaml:"confirm"`
+	// ConfirmTimeout is how long sent records wait for the collector's
+	// confirmation before they are sent again (with backoff).
+	ConfirmTimeout Duration `yaml:"confirm_timeout"`
 }
 
 // UplinkTopics are the topics records go to; {fleet} and {device} are
@@ -41,6 +48,8 @@ type UplinkTopics struct {
 	Telemetry   string `yaml:"telemetry"`
 	DeadLetters string `yaml:"deadletters"`
 	Audit       string `yaml:"audit"`
+	// Ack is where the collector confirms what it stored.
+	Ack string `yaml:"ack"`
 }
 
 // RedactRule rewrites what leaves the device. Exactly one of Pattern (a

@@ -439,7 +439,7 @@ func (c *Config) validateUplink(bad badFunc) {
 		bad("uplink.backoff", "min must be positive and max at least min")
 	}
 	for key, t := range map[string]string{"results": u.Topics.Results, "telemetry": u.Topics.Telemetry,
-		"deadletters": u.Topics.DeadLetters, "audit": u.Topics.Audit} {
+		"deadletters": u.Topics.DeadLetters, "audit": u.Topics.Audit, "ack": u.Topics.Ack} {
 		if err := topic.ValidName(t); err != nil {
 			bad("uplink.topics."+key, "%v", err)
 		}
@@ -466,6 +466,12 @@ func (c *Config) validateUplink(bad badFunc) {
 	}
 	if u.Retention < 0 {
 		bad("uplink.retention", "must not be negative")
+	}
+	if u.Confirm != "collector" && u.Confirm != "broker" {
+		bad("uplink.confirm", "%q must be collector or broker", u.Confirm)
+	}
+	if u.ConfirmTimeout < Duration(time.Second) {
+		bad("uplink.confirm_timeout", "must be at least 1s")
 	}
 	for i, r := range c.Redact {
 		p := fmt.Sprintf("redact[%d]", i)

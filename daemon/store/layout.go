@@ -90,9 +90,21 @@ import (
 //	  seq                 -> uint64: the last sequence number given out
 //	  count, bytes        -> uint64: records held and their encoded size
 //	  pcount<p>, pbytes<p> -> uint64: records of class p not yet synced
+//	  ccount<p>, cbytes<p> -> uint64: records of class p held and not yet
+//	                         confirmed (unsent ones included)
+//	  dropped_unconfirmed -> uint64: records dropped by the store's limits
+//	                         (PruneOutbox) before the fleet confirmed them
 //	synced/               the uplink's cursor per priority class: every
-//	                      record of the class up to it was delivered (or,
-//	                      classified local, skipped)
+//	                      record of the class up to it was acknowledged by
+//	                      the broker (PUBACK) or, classified local, skipped
+//	  <priority>          -> uint64 seq
+//	confirmed/            the confirmed cursor per priority class (never
+//	                      past synced/): every record of the class up to it
+//	                      was stored by the fleet's collector (its ack
+//	                      topic), or is local; with uplink.confirm: broker
+//	                      it follows synced/. Retention prunes only records
+//	                      up to it (confirm.go). A database from before it
+//	                      existed starts it at synced/ (initConfirmed).
 //	  <priority>          -> uint64 seq
 //
 //	audit/                the audit chain (daemon/audit): append-only, one
@@ -131,6 +143,7 @@ var (
 	bucketSynced     = []byte("synced")
 	bucketAudit      = []byte("audit")
 	bucketAuditMeta  = []byte("auditmeta")
+	bucketConfirmed  = []byte("confirmed")
 
 	bucketAuditCheckpoints = []byte("auditcp")
 
@@ -152,7 +165,7 @@ const schemaVersion = 1
 var topBuckets = [][]byte{
 	bucketMeta, bucketModels, bucketSettings, bucketHashes, bucketTokens,
 	bucketJobs, bucketQueue, bucketPQueue, bucketBacklog, bucketCoalesce, bucketRunning, bucketDedup, bucketDedupExp, bucketPIDs,
-	bucketOutbox, bucketOutboxMeta, bucketSynced,
+	bucketOutbox, bucketOutboxMeta, bucketSynced, bucketConfirmed,
 	bucketAudit, bucketAuditMeta, bucketAuditCheckpoints,
 }
 

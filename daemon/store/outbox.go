@@ -108,6 +108,9 @@ func appendRecord(tx *bolt.Tx, rec Record, fill func(*Record) error, now time.Ti
 	if err := addPending(meta, rec.Priority, 1, int64(len(data))); err != nil {
 		return Record{}, err
 	}
+	if err := addUnconfirmed(meta, rec.Priority, 1, int64(len(data))); err != nil {
+		return Record{}, err
+	}
 	return rec, putUint(meta, keyBytes, getUint(meta, keyBytes)+uint64(len(data)))
 }
 
@@ -263,8 +266,9 @@ func (s *Store) Over(l Limits) (bool, error) {
 // PruneOutbox deletes records older than l.MaxAge, then, while the outbox
 // is over its record or byte limit, the oldest records of the lowest
 // priority first. An audit record (the upstream copy of an audit chain
-// entry) is never deleted before the uplink synced it: a flood of other
-// records cannot push the audit trail out before upstream has it. keep, when set, spares records from the age rule only;
+// entry) is never deleted before the fleet confirmed it: a flood of other
+// records cannot push the audit trail out before upstream has it. keep,
+// when set, spares records from the age rule only;
 // it runs inside the transaction and must not use the store. It deletes
 // at most max records per call, so a large backlog is pruned in bounded
 // transactions, and returns how many went.
@@ -275,15 +279,25 @@ func (s *Store) PruneOutbox(l Limits, now time.Time, max int, keep func(Record) 
 		meta := tx.Bucket(bucketOutboxMeta)
 		ob := tx.Bucket(bucketOutbox)
 		count, size := getUint(meta, keyCount), getUint(meta, keyBytes)
-		synced := tx.Bucket(bucketSynced)
-		unsynced := func(p int, k []byte) bool {
-			return binary.BigEndian.Uint64(k) > getUint(synced, priorityKey(p))
+		synced, confirmed := tx.Bucket(bucketSynced), tx.Bucket(bucketConfirmed)
+		after := func(b *bolt.Bucket, p int, k []byte) bool {
+			return binary.BigEndian.Uint64(k) > getUint(b, priorityKey(p))
 		}
+		// An audit record stays until the fleet has it: confirmed, which
+		// with uplink.confirm: broker is the broker's PUBACK.
+		unsynced := func(p int, k []byte) bool { return after(confirmed, p, k) }
+		dropped := getUint(meta, keyDropped)
 		drop := func(p int, b *bolt.Bucket, k, v []byte) error {
-			if unsynced(p, k) {
+			if after(synced, p, k) {
 				if err := addPending(meta, p, -1, -int64(len(v))); err != nil {
 					return err
 				}
+			}
+			if after(confirmed, p, k) {
+				if err := addUnconfirmed(meta, p, -1, -int64(len(v))); err != nil {
+					return err
+				}
+				dropped++
 			}
 			if err := b.Delete(k); err != nil {
 				return err
@@ -333,6 +347,9 @@ func (s *Store) PruneOutbox(l Limits, now time.Time, max int, keep func(Record) 
 				}
 				k, v = c.Seek(key)
 			}
+		}
+		if err := putUint(meta, keyDropped, dropped); err != nil {
+			return err
 		}
 		if err := putUint(meta, keyCount, count); err != nil {
 			return err

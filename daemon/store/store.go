@@ -109,6 +109,9 @@ func (s *Store) init() error {
 				return fmt.Errorf("create outbox bucket: %w", err)
 			}
 		}
+		if err := initConfirmed(tx); err != nil {
+			return fmt.Errorf("confirmed cursors: %w", err)
+		}
 		meta := tx.Bucket(bucketMeta)
 		if v := meta.Get(keySchema); len(v) == 8 {
 			if got := binary.BigEndian.Uint64(v); got > schemaVersion {

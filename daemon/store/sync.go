@@ -62,34 +62,62 @@ func (s *Store) SyncCursor(p int) (uint64, error) {
 	return seq, err
 }
 
-// SyncBacklog describes what the uplink has yet to send.
+// SyncBacklog describes what the uplink has yet to send, and what it
+// sent that the fleet has yet to confirm (confirm.go). Fields are only
+// added: uplink.Backlog mirrors it.
 type SyncBacklog struct {
+	// Records and Bytes are the unsent records.
 	Records uint64
 	Bytes   uint64
 	// Oldest is the creation time of the oldest unsynced record.
 	Oldest time.Time
+	// Unconfirmed are the records sent (the broker acknowledged them) but
+	// not yet confirmed by the fleet's collector; UnconfirmedBytes their
+	// size; OldestUnconfirmed the creation time of the oldest.
+	Unconfirmed, UnconfirmedBytes uint64
+	OldestUnconfirmed             time.Time
+	// Confirmed are the records held that the fleet confirmed (retention
+	// deletes them in time).
+	Confirmed uint64
+	// DroppedUnconfirmed counts, since the database was made, records
+	// the store's limits dropped before the fleet confirmed them.
+	DroppedUnconfirmed uint64
 }
 
-// SyncBacklog returns the unsynced records' count, size and age.
+// SyncBacklog returns the unsynced and unconfirmed records' count, size
+// and age.
 func (s *Store) SyncBacklog() (SyncBacklog, error) {
 	var b SyncBacklog
 	err := s.view(func(tx *bolt.Tx) error {
-		meta, synced, ob := tx.Bucket(bucketOutboxMeta), tx.Bucket(bucketSynced), tx.Bucket(bucketOutbox)
+		meta, synced, conf, ob := tx.Bucket(bucketOutboxMeta), tx.Bucket(bucketSynced), tx.Bucket(bucketConfirmed), tx.Bucket(bucketOutbox)
+		var notConfirmed uint64
 		for p := range Priorities {
-			b.Records += getUint(meta, pendingCountKey(p))
-			b.Bytes += getUint(meta, pendingBytesKey(p))
-			k, v := ob.Bucket(priorityKey(p)).Cursor().Seek(u64(getUint(synced, priorityKey(p)) + 1))
-			if k == nil {
-				continue
-			}
-			r, err := DecodeRecord(v)
+			pc, pb := getUint(meta, pendingCountKey(p)), getUint(meta, pendingBytesKey(p))
+			cc, cb := getUint(meta, unconfCountKey(p)), getUint(meta, unconfBytesKey(p))
+			b.Records += pc
+			b.Bytes += pb
+			b.Unconfirmed += cc - min(cc, pc)
+			b.UnconfirmedBytes += cb - min(cb, pb)
+			notConfirmed += cc
+			cur := getUint(synced, priorityKey(p))
+			oldest, err := oldestAfter(ob, p, cur, ^uint64(0))
 			if err != nil {
 				return err
 			}
-			if b.Oldest.IsZero() || r.CreatedAt.Before(b.Oldest) {
-				b.Oldest = r.CreatedAt
+			if !oldest.IsZero() && (b.Oldest.IsZero() || oldest.Before(b.Oldest)) {
+				b.Oldest = oldest
+			}
+			oldest, err = oldestAfter(ob, p, getUint(conf, priorityKey(p)), cur)
+			if err != nil {
+				return err
+			}
+			if !oldest.IsZero() && (b.OldestUnconfirmed.IsZero() || oldest.Before(b.OldestUnconfirmed)) {
+				b.OldestUnconfirmed = oldest
 			}
 		}
+		total := getUint(meta, keyCount)
+		b.Confirmed = total - min(total, notConfirmed)
+		b.DroppedUnconfirmed = getUint(meta, keyDropped)
 		return nil
 	})
 	return b, err
@@ -101,17 +129,18 @@ func (s *Store) Synced(r Record) (bool, error) {
 	return r.Seq <= cur, err
 }
 
-// PruneSynced deletes synced records created before cutoff (at most max)
-// and returns how many went: once upstream has a record, the device keeps
-// it only for the sync retention.
+// PruneSynced deletes confirmed records created before cutoff (at most
+// max) and returns how many went: once the fleet has stored a record, the
+// device keeps it only for the sync retention. A record the broker
+// acknowledged but the fleet has not confirmed is kept (confirm.go).
 func (s *Store) PruneSynced(cutoff time.Time, max int) (int, error) {
 	n := 0
 	err := s.update(func(tx *bolt.Tx) error {
 		n = 0
-		meta, synced, ob := tx.Bucket(bucketOutboxMeta), tx.Bucket(bucketSynced), tx.Bucket(bucketOutbox)
+		meta, conf, ob := tx.Bucket(bucketOutboxMeta), tx.Bucket(bucketConfirmed), tx.Bucket(bucketOutbox)
 		count, size := getUint(meta, keyCount), getUint(meta, keyBytes)
 		for p := 0; p < Priorities && n < max; p++ {
-			cur := getUint(synced, priorityKey(p))
+			cur := getUint(conf, priorityKey(p))
 			c := ob.Bucket(priorityKey(p)).Cursor()
 			for k, v := c.First(); k != nil && n < max && binary.BigEndian.Uint64(k) <= cur; {
 				r, err := DecodeRecord(v)

@@ -47,7 +47,14 @@ func TestSyncCursorsPerPriorityClass(t *testing.T) {
 	if b, _ := s.SyncBacklog(); b.Records != 3 {
 		t.Fatalf("backlog after dropping the oldest routine record: %+v", b)
 	}
-	// Synced records go after the retention, unsynced ones stay.
+	// Confirmed records go after the retention; sent but unconfirmed
+	// ones and unsynced ones stay.
+	if n, err := s.PruneSynced(t0.Add(time.Hour), 100); err != nil || n != 0 {
+		t.Fatalf("prune unconfirmed: %d %v", n, err)
+	}
+	if _, err := s.MarkConfirmed(9, alarms[1].Seq); err != nil {
+		t.Fatal(err)
+	}
 	n, err := s.PruneSynced(t0.Add(time.Hour), 100)
 	if err != nil || n != 2 {
 		t.Fatalf("prune synced: %d %v", n, err)

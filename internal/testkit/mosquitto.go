@@ -18,16 +18,92 @@ type Mosquitto struct {
 	// Addr is the broker's host:port on loopback.
 	Addr string
 
-	cmd    *exec.Cmd
-	log    *lockedBuffer
-	exited chan error
+	bin, conf string
+	mu        sync.Mutex
+	cmd       *exec.Cmd
+	log       *lockedBuffer
+	exited    chan error
 }
 
 // URL returns the broker's address as emberd's mqtt.external.url takes it.
 func (m *Mosquitto) URL() string { return "tcp://" + m.Addr }
 
 // PID returns the broker's process id (to read its CPU time, say).
-func (m *Mosquitto) PID() int { return m.cmd.Process.Pid }
+func (m *Mosquitto) PID() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cmd.Process.Pid
+}
+
+// Restart kills the broker (SIGKILL: it keeps nothing, having no
+// persistence, so every session and queued message is gone) and starts
+// it again on the same address.
+func (m *Mosquitto) Restart(t testing.TB) {
+	t.Helper()
+	m.Stop()
+	if err := m.start(); err != nil {
+		t.Fatalf("restart mosquitto: %v", err)
+	}
+}
+
+// Stop kills the broker; Restart starts it again.
+func (m *Mosquitto) Stop() {
+	m.mu.Lock()
+	cmd, exited := m.cmd, m.exited
+	m.cmd = nil
+	m.mu.Unlock()
+	if cmd != nil {
+		cmd.Process.Kill()
+		<-exited
+	}
+}
+
+// start runs mosquitto with its config and waits until it accepts
+// connections.
+func (m *Mosquitto) start() error {
+	cmd := exec.Command(m.bin, "-c", m.conf)
+	cmd.Stdout, cmd.Stderr = m.log, m.log
+	exited := make(chan error, 1)
+	var err error
+	for range 50 { // the old process's port may linger a moment
+		if err = cmd.Start(); err != nil {
+			return fmt.Errorf("start %s: %w", m.bin, err)
+		}
+		go func() { exited <- cmd.Wait() }()
+		if err = m.waitUp(exited); err == nil {
+			m.mu.Lock()
+			m.cmd, m.exited = cmd, exited
+			m.mu.Unlock()
+			return nil
+		}
+		cmd = exec.Command(m.bin, "-c", m.conf)
+		cmd.Stdout, cmd.Stderr = m.log, m.log
+		exited = make(chan error, 1)
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
+}
+
+func (m *Mosquitto) waitUp(exited chan error) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", m.Addr, time.Second)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			return fmt.Errorf("mosquitto exited at start (%v):\n%s", err, m.log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("mosquitto did not accept connections on %s within 10s:\n%s", m.Addr, m.log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
 
 // Log returns what mosquitto has written so far.
 func (m *Mosquitto) Log() string { return m.log.String() }
@@ -115,35 +191,21 @@ log_type warning
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	m := &Mosquitto{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), log: &lockedBuffer{}, exited: make(chan error, 1)}
-	m.cmd = exec.Command(bin, "-c", path)
-	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
-	if err := m.cmd.Start(); err != nil {
+	m := &Mosquitto{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), log: &lockedBuffer{}, bin: bin, conf: path}
+	cmd := exec.Command(bin, "-c", path)
+	cmd.Stdout, cmd.Stderr = m.log, m.log
+	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	go func() { m.exited <- m.cmd.Wait() }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", m.Addr, time.Second)
-		if err == nil {
-			conn.Close()
-			break
-		}
-		select {
-		case err := <-m.exited:
-			return nil, fmt.Errorf("mosquitto exited at start (%v):\n%s", err, m.log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			m.cmd.Process.Kill()
-			<-m.exited
-			return nil, fmt.Errorf("mosquitto did not accept connections on %s within 10s:\n%s", m.Addr, m.log)
-		}
-		time.Sleep(20 * time.Millisecond)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	if err := m.waitUp(exited); err != nil {
+		cmd.Process.Kill()
+		return nil, err
 	}
+	m.cmd, m.exited = cmd, exited
 	t.Cleanup(func() {
-		m.cmd.Process.Kill()
-		<-m.exited
+		m.Stop()
 		if t.Failed() {
 			t.Logf("mosquitto log:\n%s", m.log)
 		}

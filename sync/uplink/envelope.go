@@ -38,6 +38,13 @@ type Envelope struct {
 	Kind     string           `json:"kind"`
 	SentAt   time.Time        `json:"sent_at"`
 	Records  []EnvelopeRecord `json:"records"`
+	// After and Through are the span of the records' priority class the
+	// envelope covers: it holds every shared record of the class in
+	// (After, Through] (local records in it do not leave). The collector
+	// echoes them in its Ack. Through is 0 in envelopes from devices
+	// before confirmed delivery.
+	After   uint64 `json:"after,omitempty"`
+	Through uint64 `json:"through,omitempty"`
 }
 
 // EnvelopeRecord is one record as sent.
@@ -128,12 +135,21 @@ func (e *encoder) truncate(mark int) {
 	e.n--
 }
 
-// size is the envelope's uncompressed size once finished.
-func (e *encoder) size() int { return len(e.buf) + 2 }
+// size is the envelope's uncompressed size once finished (with room
+// for the span).
+func (e *encoder) size() int { return len(e.buf) + 2 + 64 }
 
-// finish closes the envelope and returns it gzip'd, in a new slice.
-func (e *encoder) finish() []byte {
-	e.buf = append(e.buf, ']', '}')
+// finish closes the envelope, with the class span (after, through] when
+// through is set, and returns it gzip'd, in a new slice.
+func (e *encoder) finish(after, through uint64) []byte {
+	e.buf = append(e.buf, ']')
+	if through > 0 {
+		e.buf = append(e.buf, `,"after":`...)
+		e.buf = strconv.AppendUint(e.buf, after, 10)
+		e.buf = append(e.buf, `,"through":`...)
+		e.buf = strconv.AppendUint(e.buf, through, 10)
+	}
+	e.buf = append(e.buf, '}')
 	e.zbuf.Reset()
 	e.zw.Reset(&e.zbuf)
 	e.zw.Write(e.buf) // writes to a bytes.Buffer do not fail
@@ -161,7 +177,7 @@ func EncodeEnvelope(env Envelope) ([]byte, error) {
 		e.add(Record{Seq: r.Seq, Kind: r.Kind, Priority: r.Priority, Pipeline: r.Pipeline, JobID: r.JobID,
 			CreatedAt: r.CreatedAt, Boot: r.Boot, Data: r.Data})
 	}
-	return e.finish(), nil
+	return e.finish(env.After, env.Through), nil
 }
 
 // DecodeEnvelope decompresses and parses one uplink message, refusing
@@ -216,6 +232,12 @@ func parseEnvelope(data []byte) (*Envelope, error) {
 	if len(env.Records) == 0 {
 		errs = append(errs, errors.New("no records"))
 	}
+	if env.Through > 0 && len(env.Records) > 0 {
+		first, last := env.Records[0], env.Records[len(env.Records)-1]
+		if env.After >= first.Seq || env.Through < last.Seq {
+			errs = append(errs, fmt.Errorf("span (%d, %d] does not hold its records %d..%d", env.After, env.Through, first.Seq, last.Seq))
+		}
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, errors.Join(errs...))
 	}
@@ -227,6 +249,10 @@ func parseEnvelope(data []byte) (*Envelope, error) {
 			return nil, fmt.Errorf("%w: record %d (seq %d): kind %q in a %q envelope", ErrMalformed, i, r.Seq, r.Kind, env.Kind)
 		case r.Priority < 0 || r.Priority >= Priorities:
 			return nil, fmt.Errorf("%w: record %d (seq %d): priority %d", ErrMalformed, i, r.Seq, r.Priority)
+		case env.Through > 0 && r.Priority != env.Records[0].Priority:
+			return nil, fmt.Errorf("%w: record %d (seq %d): priority %d in a class %d span", ErrMalformed, i, r.Seq, r.Priority, env.Records[0].Priority)
+		case i > 0 && r.Seq <= env.Records[i-1].Seq && env.Through > 0:
+			return nil, fmt.Errorf("%w: record %d (seq %d): not after seq %d", ErrMalformed, i, r.Seq, env.Records[i-1].Seq)
 		case len(r.Data) == 0:
 			return nil, fmt.Errorf("%w: record %d (seq %d): no data", ErrMalformed, i, r.Seq)
 		}

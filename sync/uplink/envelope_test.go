@@ -60,7 +60,7 @@ func TestEncoderRedactsAndHashesWhatIsSent(t *testing.T) {
 	e := newEncoder(red)
 	e.begin("dev-1", "plant", "id", KindResult, time.Now())
 	e.add(Record{Seq: 1, Kind: KindResult, Data: []byte(`{ "input": {"operator": "Jane"}, "note": "mail jane@example.com" }`)})
-	env, err := DecodeEnvelope(e.finish(), 0)
+	env, err := DecodeEnvelope(e.finish(0, 0), 0)
 	if err != nil {
 		t.Fatal(err) // verifies the sha256 against the redacted data
 	}

@@ -18,7 +18,34 @@ import (
 // {device} are replaced.
 type Topics struct {
 	Results, Telemetry, DeadLetters, Audit string
+	// Ack is where the collector confirms what it stored (Ack); the
+	// device subscribes to it when Options.Confirm is ConfirmCollector.
+	// Empty is DefaultAckTopic.
+	Ack string
 }
+
+// DefaultAckTopic is the collector's ack topic of config's defaults.
+const DefaultAckTopic = "fleet/v1/{fleet}/{device}/ack"
+
+// AckTopic returns the ack topic with {fleet} and {device} replaced.
+func (t Topics) AckTopic(fleet, device string) string {
+	a := t.Ack
+	if a == "" {
+		a = DefaultAckTopic
+	}
+	return strings.NewReplacer("{fleet}", fleet, "{device}", device).Replace(a)
+}
+
+// The values of Options.Confirm: what makes a sent record delivered.
+const (
+	// ConfirmBroker counts a record delivered at the broker's PUBACK (the
+	// behaviour before confirmed delivery).
+	ConfirmBroker = "broker"
+	// ConfirmCollector counts it delivered once the fleet's collector
+	// acknowledged storing it on the ack topic; records sent but not
+	// confirmed within ConfirmTimeout are sent again.
+	ConfirmCollector = "collector"
+)
 
 // DefaultTopics are the topics of config's defaults.
 var DefaultTopics = Topics{
@@ -89,6 +116,15 @@ type Options struct {
 	// it about (default 30s).
 	Poll time.Duration
 
+	// Confirm is ConfirmCollector or ConfirmBroker (the default here;
+	// the daemon's config defaults to collector). ConfirmCollector needs
+	// an Outbox that is also a Confirmer.
+	Confirm string
+	// ConfirmTimeout is how long records sent but not confirmed by the
+	// collector wait before they are sent again (default 2m); it doubles
+	// with each resend that brings no confirmation, up to 16 times.
+	ConfirmTimeout time.Duration
+
 	Outbox Outbox
 	// Settings keeps the day's byte count and the outbox id across
 	// restarts; nil keeps them in memory (then a restart starts the
@@ -118,7 +154,9 @@ func FromConfig(u config.Uplink, rules []config.RedactRule, deviceID string) (Op
 		BackoffMin: u.Backoff.Min.D(), BackoffMax: u.Backoff.Max.D(),
 		BatchRecords: u.BatchRecords, BatchBytes: int(u.BatchBytes), Window: u.Window,
 		Bandwidth: int64(u.Bandwidth), Schedule: u.Schedule, DailyBudget: int64(u.DailyBudget),
+		Confirm: u.Confirm, ConfirmTimeout: u.ConfirmTimeout.D(),
 	}
+	o.Topics.Ack = u.Topics.Ack
 	for _, r := range rules {
 		o.Redact = append(o.Redact, redact.Rule(r))
 	}
@@ -152,9 +190,21 @@ func (o Options) withDefaults() (Options, error) {
 	if o.ClientID == "" {
 		o.ClientID = o.Device
 	}
-	if o.Topics == (Topics{}) {
-		o.Topics = DefaultTopics
+	if o.Topics.Results == "" && o.Topics.Telemetry == "" && o.Topics.DeadLetters == "" && o.Topics.Audit == "" {
+		o.Topics.Results, o.Topics.Telemetry = DefaultTopics.Results, DefaultTopics.Telemetry
+		o.Topics.DeadLetters, o.Topics.Audit = DefaultTopics.DeadLetters, DefaultTopics.Audit
 	}
+	switch o.Confirm {
+	case "", ConfirmBroker:
+		o.Confirm = ConfirmBroker
+	case ConfirmCollector:
+		if _, ok := o.Outbox.(Confirmer); !ok && o.Outbox != nil {
+			errs = append(errs, errors.New("confirm: collector needs an outbox with confirmed cursors (Confirmer)"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("confirm %q is not collector or broker", o.Confirm))
+	}
+
 	def := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {
 			*v = d
@@ -166,6 +216,7 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.ConnectTimeout, 30*time.Second)
 	def(&o.AckTimeout, 60*time.Second)
 	def(&o.Poll, 30*time.Second)
+	def(&o.ConfirmTimeout, 2*time.Minute)
 	if o.BackoffMax < o.BackoffMin {
 		errs = append(errs, fmt.Errorf("backoff max %v is below min %v", o.BackoffMax, o.BackoffMin))
 	}

@@ -41,10 +41,21 @@ type Record struct {
 // Backlog describes what is not synced yet. Its fields mirror
 // store.SyncBacklog, so uplink.Backlog(b) converts one.
 type Backlog struct {
+	// Records and Bytes are the unsent records.
 	Records uint64
 	Bytes   uint64
 	// Oldest is the creation time of the oldest unsynced record.
 	Oldest time.Time
+	// Unconfirmed are records the broker acknowledged but the collector
+	// has not confirmed; OldestUnconfirmed the creation time of the
+	// oldest.
+	Unconfirmed, UnconfirmedBytes uint64
+	OldestUnconfirmed             time.Time
+	// Confirmed are confirmed records still held (until retention).
+	Confirmed uint64
+	// DroppedUnconfirmed counts records the store's limits dropped
+	// before they were confirmed.
+	DroppedUnconfirmed uint64
 }
 
 // Outbox is the store as the uplink sees it. *store.Store satisfies it
@@ -58,6 +69,22 @@ type Outbox interface {
 	MarkSynced(priority int, seq uint64) error
 	// SyncBacklog returns the count, size and age of unsynced records.
 	SyncBacklog() (Backlog, error)
+}
+
+// Confirmer is an Outbox with a confirmed cursor per class besides the
+// sync cursor (*store.Store through the daemon's adapter). A record is
+// unsent after the sync cursor, sent (PUBACK) between the two, and
+// confirmed (the collector stored it) up to the confirmed cursor.
+type Confirmer interface {
+	// Cursors returns class p's sync and confirmed cursors.
+	Cursors(priority int) (synced, confirmed uint64, err error)
+	// MarkConfirmed moves class p's confirmed cursor durably to seq, but
+	// never back and never past the sync cursor, and returns where it is.
+	MarkConfirmed(priority int, seq uint64) (uint64, error)
+	// Rewind moves class p's sync cursor back to to (never below the
+	// confirmed cursor), so that PendingRecords returns the sent but
+	// unconfirmed records again, and returns where it is.
+	Rewind(priority int, to uint64) (uint64, error)
 }
 
 // Settings is a small durable key/value store (*store.Store satisfies

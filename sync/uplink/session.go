@@ -22,6 +22,17 @@ type class struct {
 	// avgSize is the mean size of the records read, for sizing reads.
 	avgSize int
 	dirty   bool // a unit was acknowledged since the last advance
+
+	// With confirmed delivery (confirm.go): the durable cursors as this
+	// session last wrote or read them; tail, the last seq covered by a
+	// unit; reach, the highest seq the collector's acks cover
+	// contiguously from the confirmed cursor (it may pass synced, when
+	// an ack overtakes its PUBACK); ranges, acks not yet contiguous; and
+	// rewindDue, set when the confirmations are overdue (no new batches
+	// until the class's batches in flight are done, then a rewind).
+	synced, confirmed, tail, reach uint64
+	ranges                         []span
+	rewindDue                      bool
 }
 
 // unit is a contiguous span of a class's records after the previous
@@ -29,6 +40,7 @@ type class struct {
 // not leave (local), acknowledged at once.
 type unit struct {
 	class  *class
+	after  uint64 // the seq before the span (the previous unit's last)
 	last   uint64 // the span's last seq
 	n      int    // records in the span, sent or not
 	sent   int    // records in the batch
@@ -69,6 +81,11 @@ func (u *Uplink) session(ctx context.Context, c conn) (bool, error) {
 		s.classes[p] = &class{p: p, more: true}
 	}
 	u.drain(u.poke) // a new session reads everything anyway
+	if s.confirming() {
+		if err := s.startConfirm(); err != nil {
+			return false, err
+		}
+	}
 	u.link.up(c)
 	for {
 		now := u.o.Clock.Now()
@@ -101,6 +118,8 @@ func (s *session) wait(ctx context.Context, timerC <-chan time.Time) error {
 		return errLost
 	case a := <-c.acks():
 		return s.acks(a)
+	case <-u.ackc:
+		return s.confirmAcks()
 	case <-u.poke:
 		s.wantMore()
 	case <-u.trigger:
@@ -181,6 +200,18 @@ func (s *session) advance() error {
 		if err := s.u.o.Outbox.MarkSynced(c.p, last); err != nil {
 			return fmt.Errorf("mark class %d synced to %d: %w", c.p, last, err)
 		}
+		c.synced = last
+		if s.confirming() {
+			if err := s.confirm(c); err != nil {
+				return err
+			}
+		} else if cf, ok := s.u.o.Outbox.(Confirmer); ok {
+			// Broker confirmation: a PUBACK confirms, so retention,
+			// which prunes only confirmed records, works as before.
+			if _, err := cf.MarkConfirmed(c.p, last); err != nil {
+				return fmt.Errorf("mark class %d confirmed to %d: %w", c.p, last, err)
+			}
+		}
 	}
 	return nil
 }
@@ -225,6 +256,11 @@ func (s *session) wakeAt(now time.Time) time.Time {
 		earlier(oldest.Add(s.u.o.AckTimeout))
 	}
 	earlier(s.throttledUntil)
+	if s.confirming() {
+		for _, c := range s.classes {
+			earlier(s.confirmDeadline(c, now))
+		}
+	}
 	local := now.In(s.u.o.Location)
 	switch s.hold {
 	case evOutsideSchedule:
@@ -244,6 +280,11 @@ func (s *session) pump(now time.Time) error {
 	defer func() {
 		u.update(func(st *Status) { st.BytesToday = u.budget.used })
 	}()
+	if s.confirming() {
+		if err := s.rewinds(now); err != nil {
+			return err
+		}
+	}
 	for len(s.inflight) < u.o.Window {
 		if !u.sched.allowed(local) {
 			s.hold = evOutsideSchedule
@@ -298,6 +339,9 @@ func (s *session) nextBatch(now time.Time, budgetLeft int64) (*batch, error) {
 	}
 	for p := Priorities - 1; p >= 0; p-- {
 		c := s.classes[p]
+		if c.rewindDue {
+			continue
+		}
 		if len(c.queue) < s.u.o.BatchRecords && c.more {
 			if err := s.refill(c); err != nil {
 				return nil, err
@@ -387,7 +431,8 @@ func (s *session) build(c *class, now time.Time, limit int) *batch {
 		}
 		taken, sent = taken+1, sent+1
 	}
-	un := &unit{class: c, last: c.queue[taken-1].Seq, n: taken, sent: sent}
+	un := &unit{class: c, after: c.tail, last: c.queue[taken-1].Seq, n: taken, sent: sent}
+	c.tail = un.last
 	records := c.queue[:taken:taken]
 	c.queue = c.queue[taken:]
 	c.units = append(c.units, un)
@@ -396,9 +441,17 @@ func (s *session) build(c *class, now time.Time, limit int) *batch {
 	}
 	if sent == 0 {
 		un.acked, c.dirty = true, true
+		if s.confirming() { // nothing to store: confirmed at once
+			c.ranges = append(c.ranges, span{un.after, un.last})
+		}
 		return nil
 	}
-	payload := u.enc.finish()
+	var payload []byte
+	if s.confirming() {
+		payload = u.enc.finish(un.after, un.last)
+	} else {
+		payload = u.enc.finish(0, 0)
+	}
 	s.nextID++
 	return &batch{id: s.nextID, topic: topic, payload: payload, wire: publishSize(topic, payload),
 		unit: un, records: records}
@@ -409,6 +462,7 @@ func (s *session) build(c *class, now time.Time, limit int) *batch {
 func (s *session) putBack(b *batch) {
 	c := b.unit.class
 	c.units = c.units[:len(c.units)-1] // b's unit is the class's last
+	c.tail = b.unit.after
 	c.queue = append(b.records[:len(b.records):len(b.records)], c.queue...)
 	s.nextID--
 	s.u.update(func(st *Status) {

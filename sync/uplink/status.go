@@ -38,6 +38,12 @@ type Status struct {
 	// DialAttempts counts dials; Connects the successful ones;
 	// Reconnects those after a connection was lost.
 	DialAttempts, Connects, Reconnects uint64
+	// AcksReceived counts the collector's acks applied (confirm:
+	// collector); AcksIgnored those refused or for another outbox;
+	// Resends the rewinds of a class whose records were not confirmed in
+	// time; LastConfirmed when the confirmed cursor last moved.
+	AcksReceived, AcksIgnored, Resends uint64
+	LastConfirmed                      time.Time
 	// Transitions counts state changes by "from->to".
 	Transitions map[string]uint64
 }

@@ -34,6 +34,13 @@ type Uplink struct {
 	mu sync.Mutex
 	st Status
 
+	// Confirmations from the ack topic (confirm.go), handed from paho's
+	// goroutine to Run's.
+	ackTopic  string
+	ackMu     sync.Mutex
+	ackRanges []AckRange
+	ackc      chan struct{}
+
 	// Owned by Run's goroutine.
 	state    State
 	since    time.Time
@@ -42,6 +49,7 @@ type Uplink struct {
 	budget   budget
 	enc      *encoder
 	outboxID string
+	cwait    [Priorities]confirmWait
 }
 
 // New checks opts and prepares an uplink; nothing connects before Run.
@@ -62,11 +70,12 @@ func New(opts Options) (*Uplink, error) {
 		o: o, log: log, red: red, sched: sched, topics: o.Topics.Resolve(o.Fleet, o.Device),
 		link:    &Link{log: log, red: red},
 		trigger: make(chan struct{}, 1), poke: make(chan struct{}, 1),
-		backoff: backoff{min: o.BackoffMin, max: o.BackoffMax, rand: rnd},
-		bucket:  newBucket(o.Bandwidth),
-		budget:  budget{limit: o.DailyBudget, settings: o.Settings},
-		enc:     newEncoder(red),
-		st:      Status{Transitions: map[string]uint64{}},
+		backoff:  backoff{min: o.BackoffMin, max: o.BackoffMax, rand: rnd},
+		bucket:   newBucket(o.Bandwidth),
+		budget:   budget{limit: o.DailyBudget, settings: o.Settings},
+		enc:      newEncoder(red),
+		ackTopic: o.Topics.AckTopic(o.Fleet, o.Device), ackc: make(chan struct{}, 1),
+		st: Status{Transitions: map[string]uint64{}},
 	}
 	d := &pahoDialer{url: url, clientID: o.ClientID, username: o.Username, password: o.Password, tls: o.TLS,
 		keepAlive: o.KeepAlive, connectTimeout: o.ConnectTimeout, opTimeout: o.AckTimeout}
@@ -112,6 +121,9 @@ func (u *Uplink) Run(ctx context.Context) error {
 	}
 	defer u.running.Store(false)
 	u.state, u.since = StateStopped, u.o.Clock.Now()
+	for p := range u.cwait { // records unconfirmed at start wait a timeout from now
+		u.cwait[p] = confirmWait{since: u.since}
+	}
 	defer u.fire(evStop)
 	if !u.loadSettings(ctx) {
 		return nil

@@ -117,6 +117,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.auditCommand(),
 		a.whoamiCommand(),
 		a.tokenCommand(),
+		a.collectorCommand(),
 	)
 	return root
 }

@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -24,10 +25,31 @@ func (a *app) syncCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// The confirmed-delivery counts travel in the uplink's status
+			// JSON (uplink.Status.Backlog), absent while it is disabled.
+			var us struct {
+				Backlog struct {
+					Unconfirmed, Confirmed, DroppedUnconfirmed uint64
+					OldestUnconfirmed                          time.Time
+				}
+				Resends uint64
+			}
+			if st.StatusJson != "" {
+				if err := json.Unmarshal([]byte(st.StatusJson), &us); err != nil {
+					return fmt.Errorf("reading the uplink's status: %w", err)
+				}
+			}
+			b := us.Backlog
 			if a.json() {
+				var age any
+				if !b.OldestUnconfirmed.IsZero() {
+					age = time.Since(b.OldestUnconfirmed).Seconds()
+				}
 				return a.printJSON(map[string]any{
 					"enabled": st.Enabled, "online": st.Online, "state": st.State,
 					"backlog_records": st.BacklogRecords, "backlog_bytes": st.BacklogBytes,
+					"unsent_records": st.BacklogRecords, "unconfirmed_records": b.Unconfirmed, "confirmed_records": b.Confirmed,
+					"oldest_unconfirmed_age_seconds": age, "dropped_unconfirmed": b.DroppedUnconfirmed, "resends": us.Resends,
 					"oldest_unsynced":  tsOrNil(st.OldestUnsynced.AsTime(), st.OldestUnsynced != nil),
 					"last_success":     tsOrNil(st.LastSuccess.AsTime(), st.LastSuccess != nil),
 					"bytes_sent_today": st.BytesSentToday, "records_sent": st.RecordsSent, "batches_sent": st.BatchesSent,
@@ -41,6 +63,13 @@ func (a *app) syncCommand() *cobra.Command {
 				fmt.Fprintf(tw, "link\t%s\n", st.State)
 			}
 			fmt.Fprintf(tw, "backlog\t%d records, %s\n", st.BacklogRecords, bytesize.Size(st.BacklogBytes))
+			fmt.Fprintf(tw, "records\t%d unsent, %d unconfirmed, %d confirmed\n", st.BacklogRecords, b.Unconfirmed, b.Confirmed)
+			if !b.OldestUnconfirmed.IsZero() {
+				fmt.Fprintf(tw, "oldest unconfirmed\t%s ago\n", time.Since(b.OldestUnconfirmed).Round(time.Second))
+			}
+			if b.DroppedUnconfirmed > 0 {
+				fmt.Fprintf(tw, "dropped unconfirmed\t%d records (store limits)\n", b.DroppedUnconfirmed)
+			}
 			if st.OldestUnsynced != nil {
 				fmt.Fprintf(tw, "oldest unsynced\t%s ago\n", time.Since(st.OldestUnsynced.AsTime()).Round(time.Second))
 			}

@@ -1,0 +1,11 @@
+package pgsink
+
+import "io/fs"
+
+func mustSub(f fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err) // the embedded directory exists at build time
+	}
+	return sub
+}
