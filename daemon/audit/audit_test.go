@@ -236,8 +236,11 @@ func TestFloodKeepsAudit(t *testing.T) {
 		t.Fatalf("audit records after the flood: %d, %v; want 5", len(rs), err)
 	}
 	wantOK(t, mustVerify(t, l))
-	// Once synced, they may go like any other record.
+	// Once the fleet confirmed them, they may go like any other record.
 	if err := st.MarkSynced(Priority, rs[4].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.MarkConfirmed(Priority, rs[4].Seq); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.PruneOutbox(store.Limits{MaxRecords: 1}, time.Now(), 1000, nil); err != nil {
