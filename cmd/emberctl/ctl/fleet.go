@@ -45,9 +45,13 @@ its fleet.trusted_keys, downloads, checks and switches, or rolls back.
 Keys rotate in band when devices pin a root key (fleet.root_key):
   emberctl fleet keygen --out root/
   emberctl fleet keys sign --root-key root/fleet.key --fleet line3 --version 2 --keys new/fleet.pub --out keys.json
-  emberctl fleet publish --url tcp://broker:1883 --fleet line3 keys.json`,
+  emberctl fleet publish --url tcp://broker:1883 --fleet line3 keys.json
+
+What the devices sent, from the fleet database the collectors write:
+  emberctl fleet devices --db postgres://…/ember
+  emberctl fleet records --db postgres://…/ember --device press-07 --since 24h --kind deadletter -o json`,
 	}
-	cmd.AddCommand(a.fleetKeygen(), a.fleetSign(), a.fleetVerify(), a.fleetPublish(), a.fleetKeys())
+	cmd.AddCommand(a.fleetKeygen(), a.fleetSign(), a.fleetVerify(), a.fleetPublish(), a.fleetKeys(), a.fleetDevices(), a.fleetRecords())
 	return cmd
 }
 

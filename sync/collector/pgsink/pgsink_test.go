@@ -64,3 +64,44 @@ func TestStoreOnce(t *testing.T) {
 	}
 	s2.Close()
 }
+
+// TestFleetViews: what `emberctl fleet devices` and `fleet records` read.
+func TestFleetViews(t *testing.T) {
+	ctx := t.Context()
+	s, err := pgsink.Open(ctx, testkit.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tel := delivery("d2", "telemetry", 1, 9)
+	tel.Envelope.Records[0].Data = json.RawMessage(`{"sync":{"Records":12,"Unconfirmed":3}}`)
+	b := collector.Batch{Deliveries: []collector.Delivery{delivery("d1", "result", 5, 1, 2, 3), delivery("d1", "deadletter", 5, 4), tel},
+		Reports: []collector.Report{{DeviceID: "d1", Payload: json.RawMessage(`{"format":1,"fleet":"plant","phase":"active","active_version":7}`), ReceivedAt: time.Now()}}}
+	if err := s.Store(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := s.Devices(ctx, "plant")
+	if err != nil || len(ds) != 2 {
+		t.Fatalf("devices %+v (%v)", ds, err)
+	}
+	byID := map[string]pgsink.Device{}
+	for _, d := range ds {
+		byID[d.ID] = d
+	}
+	if d := byID["d1"]; d.Records != 4 || d.ActiveVersion == nil || *d.ActiveVersion != 7 || d.UpdatePhase != "active" || d.Backlog != nil {
+		t.Errorf("d1 %+v", d)
+	}
+	if d := byID["d2"]; d.Backlog == nil || *d.Backlog != 12 || d.Unconfirmed == nil || *d.Unconfirmed != 3 {
+		t.Errorf("d2 %+v: want the backlog its telemetry reported", d)
+	}
+	if ds, _ := s.Devices(ctx, "other"); len(ds) != 0 {
+		t.Errorf("another fleet's devices: %+v", ds)
+	}
+	rs, err := s.Records(ctx, pgsink.RecordQuery{Device: "d1", Since: time.Unix(2, 0), Kind: "result"})
+	if err != nil || len(rs) != 2 || rs[0].Seq != 2 || rs[1].Seq != 3 || string(rs[1].Data) != `{"n": 3}` {
+		t.Fatalf("records %+v (%v), want results 2 and 3", rs, err)
+	}
+	if _, err := s.Records(ctx, pgsink.RecordQuery{}); err == nil {
+		t.Error("a query without a device was accepted")
+	}
+}
