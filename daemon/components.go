@@ -231,7 +231,7 @@ func (t *throttle) RefuseBelow(p int, reason string) { t.queue.Intake.RefuseBelo
 func componentsPB(cs []telemetry.Component) []*emberv1.Component {
 	out := make([]*emberv1.Component, len(cs))
 	for i, c := range cs {
-		out[i] = &emberv1.Component{Name: c.Name, Running: c.Running, Restarts: c.Restarts, LastError: c.LastError}
+		out[i] = &emberv1.Component{Name: c.Name, Running: c.Running, Done: c.Done, Restarts: c.Restarts, LastError: c.LastError}
 		if !c.LastFailure.IsZero() {
 			out[i].LastFailure = timestamppb.New(c.LastFailure)
 		}

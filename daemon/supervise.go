@@ -127,6 +127,7 @@ func (x *supervised) Serve(ctx context.Context) error {
 		return nil
 	case err == nil:
 		// A component that finishes its work (hashing the models) is done.
+		x.s.update(x.name, func(st *telemetry.Component) { st.Done = true })
 		return suture.ErrDoNotRestart
 	case x.critical || unsafe(err):
 		x.s.log.Error("component failed; emberd stops", "component", x.name, "err", err)

@@ -151,8 +151,8 @@ func TestWhatStopsTheDaemon(t *testing.T) {
 			case c.want != nil && !errors.Is(err, c.want) && !strings.Contains(err.Error(), c.want.Error()):
 				t.Fatalf("Serve = %v, want %v", err, c.want)
 			}
-			if c.want == nil && status(s, c.c.name).Restarts != 0 {
-				t.Fatal("a finished one-shot component was restarted")
+			if st := status(s, c.c.name); c.want == nil && (st.Restarts != 0 || !st.Done || st.Running) {
+				t.Fatalf("a finished one-shot component: %+v, want done, not restarted", st)
 			}
 		})
 	}

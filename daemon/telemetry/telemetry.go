@@ -56,8 +56,10 @@ type Snapshot struct {
 
 // Component is one supervised part of the daemon and its health.
 type Component struct {
-	Name        string    `json:"name"`
-	Running     bool      `json:"running"`
+	Name    string `json:"name"`
+	Running bool   `json:"running"`
+	// Done: the component finished its work and is not restarted.
+	Done        bool      `json:"done,omitempty"`
 	Restarts    uint64    `json:"restarts"`
 	LastError   string    `json:"last_error,omitempty"`
 	LastFailure time.Time `json:"last_failure,omitzero"`

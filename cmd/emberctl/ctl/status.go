@@ -62,12 +62,15 @@ func (a *app) statusCommand() *cobra.Command {
 			// Healthy components are counted; only troubled ones get a line.
 			healthy := 0
 			for _, c := range info.Components {
-				if c.Running && c.Restarts == 0 {
+				if (c.Running || c.Done) && c.Restarts == 0 {
 					healthy++
 					continue
 				}
 				state := "running"
-				if !c.Running {
+				switch {
+				case c.Done:
+					state = "done"
+				case !c.Running:
 					state = "waiting to restart"
 				}
 				fmt.Fprintf(tw, "component\t%s: %s, restarted %d times (last error: %s)\n", c.Name, state, c.Restarts, c.LastError)

@@ -600,9 +600,12 @@ type Component struct {
 	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Running bool                   `protobuf:"varint,2,opt,name=running,proto3" json:"running,omitempty"`
 	// Restarts counts failures since the daemon started.
-	Restarts      uint64                 `protobuf:"varint,3,opt,name=restarts,proto3" json:"restarts,omitempty"`
-	LastError     string                 `protobuf:"bytes,4,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
-	LastFailure   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_failure,json=lastFailure,proto3" json:"last_failure,omitempty"`
+	Restarts    uint64                 `protobuf:"varint,3,opt,name=restarts,proto3" json:"restarts,omitempty"`
+	LastError   string                 `protobuf:"bytes,4,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastFailure *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_failure,json=lastFailure,proto3" json:"last_failure,omitempty"`
+	// done is set for a component that finished its work (hashing the
+	// models, a watchdog systemd did not ask for) and is not restarted.
+	Done          bool `protobuf:"varint,6,opt,name=done,proto3" json:"done,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -672,6 +675,13 @@ func (x *Component) GetLastFailure() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Component) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
 var File_ember_v1_device_proto protoreflect.FileDescriptor
 
 const file_ember_v1_device_proto_rawDesc = "" +
@@ -729,14 +739,15 @@ const file_ember_v1_device_proto_rawDesc = "" +
 	"\tgovernors\x18\r \x01(\v2\x13.ember.v1.GovernorsR\tgovernors\x123\n" +
 	"\n" +
 	"components\x18\x0e \x03(\v2\x13.ember.v1.ComponentR\n" +
-	"components\"\xb3\x01\n" +
+	"components\"\xc7\x01\n" +
 	"\tComponent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\arunning\x18\x02 \x01(\bR\arunning\x12\x1a\n" +
 	"\brestarts\x18\x03 \x01(\x04R\brestarts\x12\x1d\n" +
 	"\n" +
 	"last_error\x18\x04 \x01(\tR\tlastError\x12=\n" +
-	"\flast_failure\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vlastFailure2\x89\x01\n" +
+	"\flast_failure\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vlastFailure\x12\x12\n" +
+	"\x04done\x18\x06 \x01(\bR\x04done2\x89\x01\n" +
 	"\rDeviceService\x125\n" +
 	"\x04Info\x12\x15.ember.v1.InfoRequest\x1a\x16.ember.v1.InfoResponse\x12A\n" +
 	"\bHardware\x12\x19.ember.v1.HardwareRequest\x1a\x1a.ember.v1.HardwareResponseB5Z3github.com/ember-edge/ember/protos/ember/v1;emberv1b\x06proto3"
