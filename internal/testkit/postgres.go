@@ -167,8 +167,12 @@ func (c *PostgresCluster) Start() error {
 	if c.up {
 		return nil
 	}
-	// Throwaway data: no fsync; listen on the socket only.
-	opts := fmt.Sprintf("-k %s -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", c.Dir)
+	// Throwaway data: no fsync (the OS keeps what a stopped server
+	// wrote); listen on the socket only. synchronous_commit stays on: a
+	// collector confirms to devices what the database said it committed,
+	// and with it off a stop loses commits already confirmed, as a crash
+	// of a production server would.
+	opts := fmt.Sprintf("-k %s -c listen_addresses='' -c fsync=off -c full_page_writes=off -c max_connections=200", c.Dir)
 	if out, err := c.run("pg_ctl", "start", "-w", "-t", "60", "-D", filepath.Join(c.Dir, "data"),
 		"-l", filepath.Join(c.Dir, "postgres.log"), "-o", opts); err != nil {
 		log, _ := os.ReadFile(filepath.Join(c.Dir, "postgres.log"))
