@@ -82,6 +82,12 @@ func (s *Sink) Store(ctx context.Context, b collector.Batch) error {
 		return nil
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// The collector confirms to devices what this commit stored:
+		// the commit must be durable when it returns, whatever the
+		// server's default (sync/DESIGN.md, "The fleet database").
+		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = on"); err != nil {
+			return fmt.Errorf("pgsink: %w", err)
+		}
 		if len(b.Deliveries) > 0 {
 			if err := storeRecords(ctx, tx, b.Deliveries); err != nil {
 				return err
