@@ -144,8 +144,12 @@ func TestCancellationStopsDecodingWithinOneToken(t *testing.T) {
 	n := 0
 	_, err := m.Generate(ctx, Request{Prompt: "hello", MaxTokens: 400, Sampling: Sampling{IgnoreEOS: true}}, func(string) error {
 		if n++; n == 3 {
-			atCancel = m.Stats().Tokens
+			// Counted after cancel returns: a step that began before it
+			// may still finish (that is the one token allowed), but none
+			// may begin after it. Counting first left a window in which
+			// a busy machine ran a whole step between the two.
 			cancel()
+			atCancel = m.Stats().Tokens
 		}
 		return nil
 	})
