@@ -26,7 +26,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 
 TEST_TIMEOUT ?= 20m
-FUZZTIME ?= 15s
+FUZZTIME ?= 10s
 
 .PHONY: all build cross run test test-unit fuzz bench proto llama-libs llama-libs-arm64 tahu-client check-libffi clean
 
