@@ -350,3 +350,38 @@ func BenchmarkCollector(b *testing.B) {
 	fmt.Printf("  %-10d %10s %10s %10s %10s\n\n", len(lat), pct(0.5), pct(0.9), pct(0.99), lat[len(lat)-1].Round(100*time.Microsecond))
 	b.ReportMetric(float64(pct(0.99).Microseconds())/1000, "p99-ms")
 }
+
+// BenchmarkFleetSimulation runs BENCH_FLEET_DEVICES in-process devices
+// (default 1,000; each its own store in its own directory and its own
+// uplink, confirm: collector, confirm timeout 2 s) with
+// BENCH_FLEET_RECORDS records of backlog each (default 100; every 17th
+// local), connecting within 1 s through one proxy that breaks links at
+// random for the first 10 s, into mosquitto, 2 collectors of one shared
+// subscription and PostgreSQL. It prints the time until every record is
+// confirmed on its device, lost records (must be 0), rows beyond one
+// per key (0: the primary key), and what the faults cost in records
+// sent again.
+func BenchmarkFleetSimulation(b *testing.B) {
+	devices := envInt("BENCH_FLEET_DEVICES", 1000)
+	records := envInt("BENCH_FLEET_RECORDS", 100)
+	mq := testkit.StartMosquitto(b)
+	res, err := collectortest.RunFleet(b, collectortest.FleetOptions{Devices: devices, Records: records, Collectors: 2,
+		Broker: mq.Addr, DB: testkit.Postgres(b), Dir: b.TempDir(), FaultFor: 10 * time.Second, Timeout: 10 * time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	fmt.Printf("\nfleet simulation: %d devices x %d records (%d shared), links broken at random for 10s, 2 collectors, PostgreSQL\n",
+		res.Devices, records, res.Shared)
+	fmt.Printf("  %-12s %9s %11s %6s %11s %9s %9s %11s %9s %9s %12s\n", "setup", "drain", "records/s", "lost", "duplicates",
+		"faults", "connects", "sent/shared", "resends", "stored", "dup dropped")
+	fmt.Printf("  %-12s %9s %11.0f %6d %11d %9d %9d %10.2fx %9d %9d %12d\n", res.Setup.Round(time.Millisecond),
+		res.Drain.Round(time.Millisecond), float64(res.Shared)/res.Drain.Seconds(), res.Lost, res.Duplicates, res.Faults,
+		res.Connections, float64(res.Sent)/float64(max(res.Shared, 1)), res.Resends, res.Stored, int(res.Stored)-res.Rows)
+	fmt.Printf("  devices unsettled at the end: %d; rows that are no shared record: %d; messages at the collectors: %d\n\n",
+		res.Unsettled, res.Extra, res.Messages)
+	if res.Lost != 0 || res.Unsettled != 0 || res.Duplicates != 0 || res.Extra != 0 {
+		b.Errorf("lost %d, unsettled devices %d, duplicated %d, extra rows %d", res.Lost, res.Unsettled, res.Duplicates, res.Extra)
+	}
+	b.ReportMetric(res.Drain.Seconds(), "drain-s")
+	b.ReportMetric(float64(res.Lost), "lost")
+}
