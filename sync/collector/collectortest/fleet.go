@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -130,18 +131,18 @@ func RunFleet(tb testing.TB, o FleetOptions) (FleetResult, error) {
 			time.Sleep(wait - time.Since(start))
 		}
 	}
+	// A settled device stays settled (nothing more is appended): look
+	// again only at the others, so that polling a thousand stores does
+	// not take the CPU the drain needs.
 	deadline := start.Add(o.Timeout)
+	pending := slices.Clone(devs)
 	for {
-		res.Unsettled = 0
-		for _, d := range devs {
-			if !d.Settled() {
-				res.Unsettled++
-			}
-		}
+		pending = slices.DeleteFunc(pending, (*Device).Settled)
+		res.Unsettled = len(pending)
 		if res.Unsettled == 0 || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond)
 	}
 	res.Drain = time.Since(start)
 	for _, d := range devs {
