@@ -372,13 +372,13 @@ func BenchmarkFleetSimulation(b *testing.B) {
 	}
 	fmt.Printf("\nfleet simulation: %d devices x %d records (%d shared), links broken at random for 10s, 2 collectors, PostgreSQL\n",
 		res.Devices, records, res.Shared)
-	fmt.Printf("  %-12s %9s %11s %6s %11s %9s %9s %11s %9s %9s %12s\n", "setup", "drain", "records/s", "lost", "duplicates",
+	fmt.Printf("  %-12s %9s %11s %6s %11s %9s %9s %11s %9s %9s %12s\n", "setup", "drain", "records/s", "missing", "duplicates",
 		"faults", "connects", "sent/shared", "resends", "stored", "dup dropped")
 	fmt.Printf("  %-12s %9s %11.0f %6d %11d %9d %9d %10.2fx %9d %9d %12d\n", res.Setup.Round(time.Millisecond),
 		res.Drain.Round(time.Millisecond), float64(res.Shared)/res.Drain.Seconds(), res.Lost, res.Duplicates, res.Faults,
 		res.Connections, float64(res.Sent)/float64(max(res.Shared, 1)), res.Resends, res.Stored, int(res.Stored)-res.Rows)
-	fmt.Printf("  devices unsettled at the end: %d; rows that are no shared record: %d; messages at the collectors: %d\n\n",
-		res.Unsettled, res.Extra, res.Messages)
+	fmt.Printf("  devices unsettled at the end: %d (missing records on an unsettled device are still held there, unconfirmed);\n"+
+		"  rows that are no shared record: %d; messages at the collectors: %d\n\n", res.Unsettled, res.Extra, res.Messages)
 	if res.Lost != 0 || res.Unsettled != 0 || res.Duplicates != 0 || res.Extra != 0 {
 		b.Errorf("lost %d, unsettled devices %d, duplicated %d, extra rows %d", res.Lost, res.Unsettled, res.Duplicates, res.Extra)
 	}
