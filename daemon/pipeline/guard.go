@@ -44,8 +44,8 @@ func guardTexts(msgTopic string, fields map[string]any, prompt, system []inferen
 	}
 	if len(parts) > 1 {
 		texts = append(texts,
-			guard.Text{Where: "prompt", Text: strings.Join(parts, " ")},
-			guard.Text{Where: "prompt", Text: strings.Join(parts, "")})
+			guard.Text{Where: "prompt", Text: strings.Join(parts, " "), Joined: true},
+			guard.Text{Where: "prompt", Text: strings.Join(parts, ""), Joined: true})
 	}
 	return texts
 }
@@ -54,6 +54,13 @@ func guardTexts(msgTopic string, fields map[string]any, prompt, system []inferen
 // keys and strings, in order (a quoted value would hide "<" as \u003c
 // from the guard), or the segment's text as it is.
 func dataStrings(text string) []string {
+	// Most data is a plain quoted string or a number: no decoding needed.
+	if n := len(text); n >= 2 && text[0] == '"' && text[n-1] == '"' && !strings.ContainsAny(text[1:n-1], "\\\"") {
+		return []string{text[1 : n-1]}
+	}
+	if n := len(text); n > 0 && (text[0] == '-' || text[0] >= '0' && text[0] <= '9') && strings.Trim(text, "0123456789.eE+-") == "" {
+		return nil // a number holds no words
+	}
 	var v any
 	if err := json.Unmarshal([]byte(text), &v); err != nil {
 		return []string{text}

@@ -17,6 +17,11 @@ const Threshold = 3
 type Text struct {
 	Where string
 	Text  string
+	// Joined marks text made by joining other texts (the prompt's data
+	// end to end): scanned for phrases split across them, but not for
+	// base64, which each part was scanned for on its own (joined without
+	// spaces, ordinary words make long runs that look like base64).
+	Joined bool
 }
 
 // Report is what the guard found in a message.
@@ -100,7 +105,11 @@ func Scan(texts ...Text) Report {
 	found := map[string]string{} // rule name → where
 	score := map[string]int{}
 	for _, t := range texts {
-		scan(t.Text, t.Where, "", 0, found, score)
+		depth := 0
+		if t.Joined {
+			depth = maxDepth
+		}
+		scan(t.Text, t.Where, "", depth, found, score)
 	}
 	var rep Report
 	seen := map[string]bool{}
@@ -128,6 +137,15 @@ func scan(text, where, prefix string, depth int, found map[string]string, score 
 	}
 	views := [3]string{}
 	views[raw] = fold(text)
+	if !prefilterOff && asciiOnly(views[raw]) && !containsAny(views[raw], asciiAnchors) {
+		// The common case, plain ASCII sensor data: no view needs making.
+		if depth < maxDepth && hasBase64Run(text) {
+			for _, dec := range decodedBase64(text) {
+				scan(dec, where, "base64:", depth+1, found, score)
+			}
+		}
+		return
+	}
 	views[words], views[compact] = wordsOf(views[raw])
 	if !prefilterOff && !mayMatch(views) {
 		// Most sensor data holds no word any rule needs: skip the
@@ -172,6 +190,9 @@ func matches(ru rule, s string) bool {
 // "ignore") and drops zero-width characters and soft hyphens, which
 // split a word without showing.
 func fold(s string) string {
+	if asciiOnly(s) {
+		return strings.ToLower(s) // nothing else to fold; no copy if already lower
+	}
 	var b strings.Builder
 	b.Grow(len(s))
 	for _, c := range s {
@@ -271,6 +292,38 @@ var (
 	compactAnchors = []string{"無視", "忘れ", "あなた", "システム", "指示"}
 )
 
+// asciiAnchors stand for every anchor in ASCII text, checked on the raw
+// view alone: a word view's run of letters is a run of the raw text, so
+// an anchor without a space shows in both ("act" stands for "act as"),
+// and the Japanese anchors need text that is not ASCII.
+var asciiAnchors = func() []string {
+	out := []string{"act"}
+	for _, a := range append(append([]string(nil), wordAnchors...), rawAnchors...) {
+		if a != "act as" && asciiOnly(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}()
+
+func asciiOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, a := range subs {
+		if strings.Contains(s, a) {
+			return true
+		}
+	}
+	return false
+}
+
 // prefilterOff runs every rule on every text (tests compare).
 var prefilterOff bool
 
@@ -290,18 +343,30 @@ func mayMatch(views [3]string) bool {
 }
 
 // hasBase64Run reports whether s holds a run of base64 characters as long
-// as decodedBase64 looks for, without running its expressions.
+// as decodedBase64 looks for, with upper and lower case letters in it,
+// without running its expressions: base64 of text mixes cases, while
+// hex ids, serial numbers and padding (runs of one case) do not, and
+// decoding them costs more than the rest of a message's way in.
 func hasBase64Run(s string) bool {
-	run := 0
+	if prefilterOff {
+		return true
+	}
+	run, upper, lower := 0, false, false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '-' || c == '_' {
-			if run++; run >= 20 {
-				return true
-			}
+		switch {
+		case c >= 'A' && c <= 'Z':
+			upper = true
+		case c >= 'a' && c <= 'z':
+			lower = true
+		case c >= '0' && c <= '9' || c == '+' || c == '/' || c == '-' || c == '_':
+		default:
+			run, upper, lower = 0, false, false
 			continue
 		}
-		run = 0
+		if run++; run >= 20 && upper && lower {
+			return true
+		}
 	}
 	return false
 }
