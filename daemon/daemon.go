@@ -26,7 +26,7 @@ type Options struct {
 func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger) error {
 	TuneGC()
 	log.Info("emberd starting", "version", buildinfo.Version, "device_id", cfg.DeviceID, "state_dir", cfg.StateDir)
-	d := &daemon{cfg: cfg, opts: opts, log: log, started: time.Now(), sup: newSupervisor(log.With("component", "supervisor"))}
+	d := &daemon{cfg: cfg, opts: opts, log: log, started: time.Now(), sup: newSupervisor(log.With("component", "supervisor"), cfg.ShutdownTimeout.D()+5*time.Second)}
 	defer d.close()
 	// Construct and wire, in dependency order; each step is in wire.go.
 	steps := []func(context.Context) error{

@@ -50,13 +50,16 @@ type Supervisor struct {
 	status map[string]*telemetry.Component
 }
 
-func newSupervisor(log *slog.Logger) *Supervisor {
+// newSupervisor returns a supervisor that gives each component stop to
+// return once its context ends (the gRPC server's graceful stop needs
+// shutdown_timeout) before it reports it and moves on.
+func newSupervisor(log *slog.Logger, stop time.Duration) *Supervisor {
 	s := &Supervisor{log: log, backoff: time.Second, maxBackoff: time.Minute, status: map[string]*telemetry.Component{}}
 	s.sup = suture.New("emberd", suture.Spec{
 		// Backoff is per component (below); suture's own whole-tree pause
 		// after a burst of failures would hold back healthy components.
 		FailureThreshold: 1e9,
-		Timeout:          10 * time.Second,
+		Timeout:          max(stop, 10*time.Second),
 		EventHook:        func(suture.Event) {},
 	})
 	return s

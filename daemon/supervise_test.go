@@ -17,7 +17,7 @@ import (
 
 // fastSupervisor restarts after milliseconds, not seconds.
 func fastSupervisor() *Supervisor {
-	s := newSupervisor(slog.New(slog.DiscardHandler))
+	s := newSupervisor(slog.New(slog.DiscardHandler), time.Second)
 	s.backoff, s.maxBackoff = 5*time.Millisecond, 40*time.Millisecond
 	return s
 }
