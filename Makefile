@@ -82,24 +82,24 @@ test: llama-libs tahu-client check-libffi
 # Each fuzz target runs for FUZZTIME (a bounded smoke run in `make test`;
 # run longer by hand: make fuzz FUZZTIME=10m).
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/gguf/
-	$(GO) test -run '^$$' -fuzz '^FuzzTextStream$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/engine/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/sparkplug/
-	$(GO) test -run '^$$' -fuzz '^FuzzPrepare$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/pipeline/
-	$(GO) test -run '^$$' -fuzz '^FuzzTopicName$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/pipeline/
-	$(GO) test -run '^$$' -fuzz '^FuzzScan$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/pipeline/guard/
-	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/jsonschema/
-	$(GO) test -run '^$$' -fuzz '^FuzzEncodeJob$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/store/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEntry$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/audit/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCheckpoint$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/audit/
-	$(GO) test -run '^$$' -fuzz '^FuzzVerifyEnvelope$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./sync/fleet/
-	$(GO) test -run '^$$' -fuzz '^FuzzVerifyKeyList$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./sync/fleet/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeWatermark$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./sync/fleet/
-	$(GO) test -run '^$$' -fuzz '^FuzzRedact$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./sync/redact/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEnvelope$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./sync/uplink/
-	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./sync/consumer/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseToken$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/auth/
-	$(GO) test -run '^$$' -fuzz '^FuzzValidators$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./daemon/api/
+	@GO=$(GO) scripts/fuzz.sh ./daemon/gguf/ FuzzRead $(FUZZTIME)
+	@GO=$(GO) scripts/fuzz.sh ./daemon/engine/ FuzzTextStream $(FUZZTIME)
+	@GO=$(GO) scripts/fuzz.sh ./daemon/sparkplug/ FuzzDecode $(FUZZTIME)
+	@GO=$(GO) scripts/fuzz.sh ./daemon/pipeline/ FuzzPrepare $(FUZZTIME)
+	@GO=$(GO) scripts/fuzz.sh ./daemon/pipeline/ FuzzTopicName $(FUZZTIME)
+	@GO=$(GO) scripts/fuzz.sh ./daemon/pipeline/guard/ FuzzScan $(FUZZTIME)
+	@GO=$(GO) scripts/fuzz.sh ./daemon/jsonschema/ FuzzValidate $(FUZZTIME)
+	@GO=$(GO) scripts/fuzz.sh ./daemon/store/ FuzzEncodeJob $(FUZZTIME)
+	@GO=$(GO) scripts/fuzz.sh ./daemon/audit/ FuzzDecodeEntry $(FUZZTIME)
+	@GO=$(GO) scripts/fuzz.sh ./daemon/audit/ FuzzDecodeCheckpoint $(FUZZTIME)
+	@GO=$(GO) scripts/fuzz.sh ./sync/fleet/ FuzzVerifyEnvelope $(FUZZTIME)
+	@GO=$(GO) scripts/fuzz.sh ./sync/fleet/ FuzzVerifyKeyList $(FUZZTIME)
+	@GO=$(GO) scripts/fuzz.sh ./sync/fleet/ FuzzDecodeWatermark $(FUZZTIME)
+	@GO=$(GO) scripts/fuzz.sh ./sync/redact/ FuzzRedact $(FUZZTIME)
+	@GO=$(GO) scripts/fuzz.sh ./sync/uplink/ FuzzDecodeEnvelope $(FUZZTIME)
+	@GO=$(GO) scripts/fuzz.sh ./sync/consumer/ FuzzHandle $(FUZZTIME)
+	@GO=$(GO) scripts/fuzz.sh ./daemon/auth/ FuzzParseToken $(FUZZTIME)
+	@GO=$(GO) scripts/fuzz.sh ./daemon/api/ FuzzValidators $(FUZZTIME)
 
 bench: build llama-libs
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./daemon/bench/
