@@ -2,28 +2,15 @@ package auth
 
 import (
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ember-edge/ember/daemon/store"
+	"github.com/ember-edge/ember/internal/testkit"
 )
 
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "ember.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Check(); err != nil {
-			t.Errorf("store check: %v", err)
-		}
-		st.Close()
-	})
-	return st
-}
+func openStore(t *testing.T) *store.Store { return testkit.OpenStore(t) }
 
 func TestTokenLifecycle(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

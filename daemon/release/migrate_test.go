@@ -12,25 +12,11 @@ import (
 	"testing"
 
 	"github.com/ember-edge/ember/daemon/store"
+	"github.com/ember-edge/ember/internal/testkit"
 	"github.com/ember-edge/ember/sync/fleet"
 )
 
-// openStore opens a store in the test's temp dir, checked and closed when
-// the test ends.
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "ember.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Check(); err != nil {
-			t.Errorf("store check: %v", err)
-		}
-		st.Close()
-	})
-	return st
-}
+func openStore(t *testing.T) *store.Store { return testkit.OpenStore(t) }
 
 // bundleRelease returns release v with one pipelines artifact, written to
 // disk, defining one pipeline named name.
